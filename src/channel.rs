@@ -1,0 +1,389 @@
+//! Stackless channels (SPEC §5, §5.1): FIFO waiters, balance, preference, schedule_all,
+//! close / open / shutdown, exceptions as codes, optional buffering.
+//!
+//! The channel's state sits behind a mutex so that channels are usable from any thread. The
+//! waiters' run-queue moves are done by their owner thread's scheduler.
+
+use std::collections::VecDeque;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::scheduler::{sched, Scheduler};
+use crate::status::*;
+use crate::tasklet::{self, Tasklet};
+
+/// What travels over a channel: a value or a user exception.
+#[derive(Copy, Clone)]
+pub enum Item {
+    Value(*mut c_void),
+    Exception(i32, *mut c_void),
+}
+
+struct Waiter {
+    t: *mut Tasklet,
+    /// For a waiting sender: what it sends.
+    item: Item,
+}
+
+struct State {
+    waiters: VecDeque<Waiter>,
+    /// Direction of the waiters (all waiters go the same way): true = senders.
+    senders: bool,
+    buf: VecDeque<Item>,
+    capacity: u32,
+    preference: i32,
+    schedule_all: bool,
+    closing: bool,
+}
+
+impl State {
+    fn balance(&self) -> i32 {
+        let n = self.waiters.len() as i32;
+        self.buf.len() as i32 + if self.senders { n } else { -n }
+    }
+}
+
+pub struct Channel {
+    refs: AtomicUsize,
+    st: Mutex<State>,
+}
+
+// SAFETY: all mutable state is behind the mutex; the raw tasklet pointers in it are only
+// dereferenced under the rules of tasklet.rs.
+unsafe impl Send for Channel {}
+unsafe impl Sync for Channel {}
+
+pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> *mut Channel {
+    Box::into_raw(Box::new(Channel {
+        refs: AtomicUsize::new(1),
+        st: Mutex::new(State {
+            waiters: VecDeque::new(),
+            senders: false,
+            buf: VecDeque::new(),
+            capacity,
+            preference: preference.clamp(-1, 1),
+            schedule_all,
+            closing: false,
+        }),
+    }))
+}
+
+#[inline]
+pub unsafe fn retain(ch: *const Channel) {
+    (*ch).refs.fetch_add(1, Ordering::Relaxed);
+}
+
+#[inline]
+pub unsafe fn release(ch: *const Channel) {
+    if (*ch).refs.fetch_sub(1, Ordering::Release) == 1 {
+        fence(Ordering::Acquire);
+        drop(Box::from_raw(ch as *mut Channel));
+    }
+}
+
+/// Adds a waiter; the first waiter makes the channel hold a reference to itself, so that a
+/// channel released while tasklets wait on it stays alive until they are gone.
+fn push_waiter(ch: *const Channel, st: &mut State, w: Waiter, senders: bool) {
+    if st.waiters.is_empty() {
+        st.senders = senders;
+        // SAFETY: ch is live (the caller holds a reference).
+        unsafe { retain(ch) };
+    }
+    st.waiters.push_back(w);
+}
+
+/// Pops the first waiter; returns whether the channel's self-reference must be dropped
+/// (after unlocking).
+fn pop_waiter(st: &mut State) -> (Option<Waiter>, bool) {
+    let w = st.waiters.pop_front();
+    let drop_ref = w.is_some() && st.waiters.is_empty();
+    (w, drop_ref)
+}
+
+/// Removes `t` from the channel's waiters (kill, throw, deadlock delivery, thread exit); the
+/// balance follows.
+pub unsafe fn remove_waiter(ch: *const Channel, t: *mut Tasklet) {
+    let drop_ref = {
+        let mut st = (*ch).st.lock();
+        if let Some(i) = st.waiters.iter().position(|w| w.t == t) {
+            st.waiters.remove(i);
+            st.waiters.is_empty()
+        } else {
+            false
+        }
+    };
+    (*t).blocked_on.set(ptr::null());
+    if drop_ref {
+        release(ch);
+    }
+}
+
+/// Whether the partner of an operation in direction `send` runs first under `preference`:
+/// -1 prefers the receiver, 1 the sender.
+#[inline]
+fn partner_first(preference: i32, send: bool) -> bool {
+    if send {
+        preference < 0
+    } else {
+        preference > 0
+    }
+}
+
+/// Hands `item` to a waiting receiver.
+#[inline]
+unsafe fn give_to_receiver(r: *mut Tasklet, item: Item) {
+    match item {
+        Item::Value(v) => {
+            (*r).xfer.set(v);
+            (*r).xfer_status.set(OK);
+        }
+        Item::Exception(code, data) => {
+            (*r).xfer_data.set(data);
+            (*r).xfer_status.set(code);
+        }
+    }
+    (*r).blocked_on.set(ptr::null());
+}
+
+/// Wakes a partner whose transfer completed, applying the channel's preference.
+unsafe fn wake(s: &Scheduler, partner: *mut Tasklet, first: bool, all: bool) -> Status {
+    if (*partner).owner().thread_id != s.shared.thread_id {
+        // Tasklets of other threads are refused at the start of each operation until
+        // cross-thread wake-ups exist, so this is not reached.
+        unreachable!("cross-thread partner");
+    }
+    s.wake_partner(partner, first, all);
+    OK
+}
+
+/// Refuses to pair with a waiter owned by another thread (cross-thread wake-ups are not
+/// implemented yet), without changing anything.
+unsafe fn check_same_thread(s: &Scheduler, st: &State) -> Result<(), Status> {
+    if let Some(w) = st.waiters.front() {
+        if (*w.t).owner().thread_id != s.shared.thread_id {
+            return Err(fail(
+                E_WRONG_THREAD,
+                "the waiting partner belongs to another thread; cross-thread channel \
+                 transfers are not supported by this build of libslp yet",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
+pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
+    let s = sched();
+    let me = s.running();
+    let mut st = (*ch).st.lock();
+    if !st.waiters.is_empty() && !st.senders {
+        if let Err(e) = check_same_thread(s, &st) {
+            return e;
+        }
+        let first = partner_first(st.preference, true);
+        let all = st.schedule_all;
+        if let Err(e) = s.would_switch(first, all) {
+            return e;
+        }
+        let (w, drop_ref) = pop_waiter(&mut st);
+        let r = w.unwrap().t;
+        give_to_receiver(r, item);
+        drop(st);
+        if drop_ref {
+            release(ch);
+        }
+        return wake(s, r, first, all);
+    }
+    if (st.buf.len() as u64) < st.capacity as u64 {
+        st.buf.push_back(item);
+        return OK;
+    }
+    // No partner: block.
+    if (*me).block_trap.get() {
+        return fail(E_WOULD_BLOCK, "send would block and block_trap is set");
+    }
+    if st.closing {
+        return fail(E_CLOSED, "send on a closed channel with no receiver");
+    }
+    if let Err(e) = s.check_block() {
+        return e;
+    }
+    push_waiter(ch, &mut st, Waiter { t: me, item }, true);
+    (*me).blocked_on.set(ch);
+    drop(st);
+    let r = s.park();
+    if r == E_CLOSED {
+        return fail(E_CLOSED, "channel shut down while sending");
+    }
+    r
+}
+
+/// Receives into `*out`; blocks when nothing is buffered and no sender waits.
+pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
+    let s = sched();
+    let me = s.running();
+    let mut st = (*ch).st.lock();
+    let item;
+    if let Some(front) = st.buf.front().copied() {
+        // Buffered item; a waiting sender refills the buffer.
+        let mut partner = None;
+        if !st.waiters.is_empty() && st.senders {
+            if let Err(e) = check_same_thread(s, &st) {
+                return e;
+            }
+            let first = partner_first(st.preference, false);
+            let all = st.schedule_all;
+            if let Err(e) = s.would_switch(first, all) {
+                return e;
+            }
+            partner = Some((first, all));
+        }
+        st.buf.pop_front();
+        item = front;
+        if let Some((first, all)) = partner {
+            let (w, drop_ref) = pop_waiter(&mut st);
+            let w = w.unwrap();
+            st.buf.push_back(w.item);
+            (*w.t).xfer_status.set(OK);
+            (*w.t).blocked_on.set(ptr::null());
+            drop(st);
+            if drop_ref {
+                release(ch);
+            }
+            wake(s, w.t, first, all);
+        } else {
+            drop(st);
+        }
+    } else if !st.waiters.is_empty() && st.senders {
+        if let Err(e) = check_same_thread(s, &st) {
+            return e;
+        }
+        let first = partner_first(st.preference, false);
+        let all = st.schedule_all;
+        if let Err(e) = s.would_switch(first, all) {
+            return e;
+        }
+        let (w, drop_ref) = pop_waiter(&mut st);
+        let w = w.unwrap();
+        (*w.t).xfer_status.set(OK);
+        (*w.t).blocked_on.set(ptr::null());
+        item = w.item;
+        drop(st);
+        if drop_ref {
+            release(ch);
+        }
+        wake(s, w.t, first, all);
+    } else {
+        if (*me).block_trap.get() {
+            return fail(E_WOULD_BLOCK, "receive would block and block_trap is set");
+        }
+        if st.closing {
+            return fail(E_CLOSED, "receive on a closed channel with nothing to receive");
+        }
+        if let Err(e) = s.check_block() {
+            return e;
+        }
+        push_waiter(ch, &mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false);
+        (*me).blocked_on.set(ch);
+        drop(st);
+        let r = s.park();
+        return match r {
+            OK => {
+                *out = (*me).xfer.get();
+                OK
+            }
+            E_CLOSED => fail(E_CLOSED, "channel shut down while receiving"),
+            code if code > 0 && (*me).pending.get() == OK => {
+                // A user exception sent over the channel (the partner set xfer_status).
+                (*me).exc_data.set((*me).xfer_data.get());
+                code
+            }
+            other => other,
+        };
+    }
+    match item {
+        Item::Value(v) => {
+            *out = v;
+            OK
+        }
+        Item::Exception(code, data) => {
+            (*me).exc_data.set(data);
+            code
+        }
+    }
+}
+
+pub unsafe fn balance(ch: *const Channel) -> i32 {
+    (*ch).st.lock().balance()
+}
+pub unsafe fn preference(ch: *const Channel) -> i32 {
+    (*ch).st.lock().preference
+}
+pub unsafe fn set_preference(ch: *const Channel, p: i32) {
+    (*ch).st.lock().preference = p.clamp(-1, 1);
+}
+pub unsafe fn schedule_all(ch: *const Channel) -> bool {
+    (*ch).st.lock().schedule_all
+}
+pub unsafe fn set_schedule_all(ch: *const Channel, on: bool) {
+    (*ch).st.lock().schedule_all = on;
+}
+pub unsafe fn capacity(ch: *const Channel) -> u32 {
+    (*ch).st.lock().capacity
+}
+pub unsafe fn close(ch: *const Channel) {
+    (*ch).st.lock().closing = true;
+}
+pub unsafe fn open(ch: *const Channel) {
+    (*ch).st.lock().closing = false;
+}
+pub unsafe fn closing(ch: *const Channel) -> bool {
+    (*ch).st.lock().closing
+}
+pub unsafe fn closed(ch: *const Channel) -> bool {
+    let st = (*ch).st.lock();
+    st.closing && st.balance() == 0
+}
+
+/// The first waiter, with a new reference, or null.
+pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
+    let st = (*ch).st.lock();
+    match st.waiters.front() {
+        Some(w) => {
+            tasklet::retain(w.t);
+            w.t
+        }
+        None => ptr::null_mut(),
+    }
+}
+
+/// Closes the channel and wakes every waiter with `SLP_E_CLOSED` (buffered items stay for
+/// receivers to drain).
+pub unsafe fn shutdown(ch: *const Channel) -> Status {
+    let s = sched();
+    let woken: Vec<*mut Tasklet> = {
+        let mut st = (*ch).st.lock();
+        st.closing = true;
+        if st.waiters.iter().any(|w| (*w.t).owner().thread_id != s.shared.thread_id) {
+            return fail(
+                E_WRONG_THREAD,
+                "shutdown: a waiter belongs to another thread; cross-thread wake-ups are not \
+                 supported by this build of libslp yet (the channel is closed)",
+            );
+        }
+        st.waiters.drain(..).map(|w| w.t).collect()
+    };
+    if woken.is_empty() {
+        return OK;
+    }
+    for &t in &woken {
+        (*t).xfer_status.set(E_CLOSED);
+        (*t).blocked_on.set(ptr::null());
+        s.wake_appended(t);
+    }
+    release(ch); // the waiters' self-reference
+    OK
+}

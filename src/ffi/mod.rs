@@ -1,0 +1,152 @@
+//! The `extern "C"` boundary. Every function here validates its arguments, calls into the
+//! core, and catches any Rust panic (reported as `SLP_E_PANIC`): nothing unwinds into C.
+//! The `///` comments are the public documentation: cbindgen copies them into `include/slp.h`.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::c_char;
+
+use crate::status;
+
+pub mod channel;
+pub mod scheduler;
+pub mod tasklet;
+
+/// Status returned by most calls: `SLP_OK` (0) on success, a negative `SLP_E_*` library error,
+/// or a positive user exception code (delivered by slp_channel_send_exception or
+/// slp_tasklet_throw, or returned by a failing tasklet). After a failure, slp_last_error()
+/// describes it.
+pub type slp_status = i32;
+
+/// Success.
+pub const SLP_OK: slp_status = 0;
+/// Bad argument: NULL where not allowed, out of range, bad flags or struct_size.
+pub const SLP_E_INVALID: slp_status = -1;
+/// Out of memory, stacks or mappings.
+pub const SLP_E_NOMEM: slp_status = -2;
+/// The object's state forbids the call (insert a blocked tasklet, remove the current one, ...).
+pub const SLP_E_STATE: slp_status = -3;
+/// The call needs the owner thread of the object (e.g. switch to another thread's tasklet).
+pub const SLP_E_WRONG_THREAD: slp_status = -4;
+/// The caller would block and nothing could ever wake it (SPEC §5.3).
+pub const SLP_E_DEADLOCK: slp_status = -5;
+/// The channel is closed and there is nothing to pair with.
+pub const SLP_E_CLOSED: slp_status = -6;
+/// The calling tasklet was killed (Stackless TaskletExit): clean up and return.
+pub const SLP_E_KILLED: slp_status = -7;
+/// A deadline passed (or a poll found nothing).
+pub const SLP_E_TIMEOUT: slp_status = -8;
+/// block_trap is set on the caller and the operation would block.
+pub const SLP_E_WOULD_BLOCK: slp_status = -9;
+/// switch_trap is set on this thread and the call would switch tasklets.
+pub const SLP_E_SWITCH_TRAP: slp_status = -10;
+/// The target tasklet is dead.
+pub const SLP_E_DEAD: slp_status = -11;
+/// An internal error (a Rust panic) was caught at the library boundary.
+pub const SLP_E_PANIC: slp_status = -12;
+
+// The C constants must equal the core's (checked at compile time).
+const _: () = {
+    assert!(SLP_OK == status::OK);
+    assert!(SLP_E_INVALID == status::E_INVALID);
+    assert!(SLP_E_NOMEM == status::E_NOMEM);
+    assert!(SLP_E_STATE == status::E_STATE);
+    assert!(SLP_E_WRONG_THREAD == status::E_WRONG_THREAD);
+    assert!(SLP_E_DEADLOCK == status::E_DEADLOCK);
+    assert!(SLP_E_CLOSED == status::E_CLOSED);
+    assert!(SLP_E_KILLED == status::E_KILLED);
+    assert!(SLP_E_TIMEOUT == status::E_TIMEOUT);
+    assert!(SLP_E_WOULD_BLOCK == status::E_WOULD_BLOCK);
+    assert!(SLP_E_SWITCH_TRAP == status::E_SWITCH_TRAP);
+    assert!(SLP_E_DEAD == status::E_DEAD);
+    assert!(SLP_E_PANIC == status::E_PANIC);
+};
+
+/// Runs `body`, turning a panic into `SLP_E_PANIC` (or `default` for calls without a status).
+macro_rules! guard {
+    ($default:expr, $body:expr) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(v) => v,
+            Err(_) => {
+                $crate::status::fail(
+                    $crate::status::E_PANIC,
+                    "internal error: a panic was caught at the libslp boundary",
+                );
+                $default
+            }
+        }
+    };
+}
+pub(crate) use guard;
+
+/// Returns `SLP_E_INVALID` from the enclosing function when a pointer argument is NULL.
+macro_rules! require {
+    ($p:expr, $func:literal, $what:literal) => {
+        if $p.is_null() {
+            return $crate::status::fail(
+                $crate::status::E_INVALID,
+                concat!($func, ": ", $what, " is NULL"),
+            );
+        }
+    };
+}
+pub(crate) use require;
+
+/// A static, NUL-terminated description of a status, e.g. "SLP_E_CLOSED: channel closed".
+/// Positive values give "user exception"; unknown negative values "unknown libslp status".
+/// Never NULL; the string is never freed. Any thread.
+#[no_mangle]
+pub extern "C" fn slp_status_str(s: slp_status) -> *const c_char {
+    status::status_str(s).as_ptr() as *const c_char
+}
+
+/// A human-readable message for the last failed call on the calling thread (thread-local,
+/// never NULL; "no error" before any failure). Borrowed: valid until the next failing slp_*
+/// call on this thread; successful calls leave it unchanged. Creates no scheduler.
+#[no_mangle]
+pub extern "C" fn slp_last_error() -> *const c_char {
+    status::last_error_ptr()
+}
+
+/// The version of the loaded library: MAJOR * 10000 + MINOR * 100 + PATCH, the same value
+/// as SLP_VERSION_NUMBER of the matching header. Any thread; creates no scheduler.
+#[no_mangle]
+pub extern "C" fn slp_version() -> u32 {
+    env!("SLP_VERSION_NUMBER").parse().unwrap_or(0)
+}
+
+/// Sets the default usable stack size, in bytes, of tasklets created afterwards (process-wide;
+/// any thread). Rounded up to whole pages; a guard page is added below every stack.
+/// Default 262144 (256 KiB). Tasklets run C code: size stacks for the deepest call chain.
+/// Returns SLP_OK, or SLP_E_INVALID if `bytes` is below 16 KiB or above 1 GiB.
+#[no_mangle]
+pub extern "C" fn slp_set_default_stack_size(bytes: usize) -> slp_status {
+    guard!(SLP_E_PANIC, crate::scheduler::set_default_stack_size(bytes))
+}
+
+/// The current default tasklet stack size in bytes.
+#[no_mangle]
+pub extern "C" fn slp_default_stack_size() -> usize {
+    crate::stack::default_size()
+}
+
+/// Sets how many idle stacks each thread keeps for reuse (process-wide; any thread; default
+/// 64). A tasklet created while an idle stack of its size is pooled costs no mmap. Pools
+/// larger than the new limit shrink as stacks are returned. 0 disables pooling. Returns
+/// SLP_OK (every value is accepted).
+#[no_mangle]
+pub extern "C" fn slp_set_stack_pool_size(stacks: usize) -> slp_status {
+    guard!(SLP_E_PANIC, {
+        crate::stack::set_pool_limit(stacks);
+        if let Some(s) = crate::scheduler::sched_opt() {
+            s.pool.borrow_mut().trim();
+        }
+        SLP_OK
+    })
+}
+
+/// The per-thread idle stack pool limit (see slp_set_stack_pool_size).
+#[no_mangle]
+pub extern "C" fn slp_stack_pool_size() -> usize {
+    crate::stack::pool_limit()
+}

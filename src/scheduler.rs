@@ -1,0 +1,890 @@
+//! The per-thread scheduler: Stackless's circular run queue, the switch primitive, and the
+//! run / run_n / run_for loops (SPEC §1, §3, §4.1, §5.3).
+//!
+//! Switching model. The thread's own stack is the main tasklet. Every other tasklet is a
+//! corosensei coroutine, and all of them are resumed from one place: `main_loop`, running on
+//! the main stack inside whatever libslp call the main tasklet is in (slp_run, a blocking
+//! receive, slp_schedule, ...). A tasklet that switches away sets `head` to whoever must run
+//! next and suspends back to that loop, which resumes `head` (or returns to the main tasklet's
+//! code when `head` is main). A tasklet-to-tasklet switch is therefore one suspend plus one
+//! resume: the cost of a raw corosensei round trip.
+//!
+//! Run queue. `head` is the tasklet that runs (or runs next); the queue is circular through
+//! `next`/`prev`; "append" inserts just before `head`. Whenever user code runs, the running
+//! tasklet is `head` (or it is main inside slp_run, which is not in the queue).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+use parking_lot::Mutex;
+
+use crate::channel;
+use crate::stack::{self, StackPool};
+use crate::status::*;
+use crate::tasklet::{self, ArgFree, Coro, Life, Tasklet, TaskletFn};
+
+/// The part of a scheduler other threads may touch (through a tasklet's `owner`).
+pub struct Shared {
+    pub thread_id: i64,
+    /// The tasklet running on this thread (for `slp_tasklet_is_current` from anywhere).
+    pub running: AtomicPtr<Tasklet>,
+    /// Set while the owner thread exists.
+    pub alive: AtomicBool,
+}
+
+#[derive(Copy, Clone)]
+enum Limit {
+    None,
+    Count(u32),
+    Deadline(Instant),
+}
+
+pub struct Scheduler {
+    pub shared: Arc<Shared>,
+    pub main: *mut Tasklet,
+    head: Cell<*mut Tasklet>,
+    ring_len: Cell<i32>,
+    /// The main tasklet is inside slp_run* (and not in the queue).
+    in_run: Cell<bool>,
+    limit: Cell<Limit>,
+    /// Tasklets switched into during the current run call.
+    run_switched: Cell<u32>,
+    /// An uncaught error (or a kill/throw of main) to be returned by the run call.
+    run_error: Cell<Status>,
+    /// An uncaught error reported by a pending throw to a never-started tasklet, for the next
+    /// slp_run.
+    deferred_error: Cell<Status>,
+    switch_trap: Cell<i32>,
+    pub pool: RefCell<StackPool>,
+    pub switches: Cell<u64>,
+}
+
+static NEXT_THREAD_ID: AtomicI64 = AtomicI64::new(1);
+
+thread_local! {
+    static THREAD_ID: Cell<i64> = const { Cell::new(0) };
+    static SCHED: Cell<*mut Scheduler> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Schedulers by thread id (for `slp_tasklet_bind_thread`).
+fn registry() -> &'static Mutex<HashMap<i64, Arc<Shared>>> {
+    static R: OnceLock<Mutex<HashMap<i64, Arc<Shared>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+pub fn lookup_thread(id: i64) -> Option<Arc<Shared>> {
+    registry().lock().get(&id).cloned()
+}
+
+/// This thread's id: > 0, never reused. Creates no scheduler.
+pub fn thread_id() -> i64 {
+    THREAD_ID.with(|c| {
+        let v = c.get();
+        if v != 0 {
+            return v;
+        }
+        let v = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        c.set(v);
+        v
+    })
+}
+
+/// The calling thread's scheduler, created on first use.
+#[inline]
+pub fn sched() -> &'static Scheduler {
+    let p = SCHED.with(|c| c.get());
+    if !p.is_null() {
+        // SAFETY: the scheduler lives as long as its thread and is only used from it.
+        return unsafe { &*p };
+    }
+    create_sched()
+}
+
+/// The calling thread's scheduler if it has one (for pure queries).
+#[inline]
+pub fn sched_opt() -> Option<&'static Scheduler> {
+    let p = SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut());
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: as in `sched`.
+        Some(unsafe { &*p })
+    }
+}
+
+#[cold]
+fn create_sched() -> &'static Scheduler {
+    let id = thread_id();
+    let shared = Arc::new(Shared {
+        thread_id: id,
+        running: AtomicPtr::new(ptr::null_mut()),
+        alive: AtomicBool::new(true),
+    });
+    let main = Tasklet::new_raw(
+        shared.clone(),
+        true,
+        ptr::null_mut(),
+        None,
+        CString::new("main").unwrap(),
+        0,
+        1,
+    );
+    let s = Box::into_raw(Box::new(Scheduler {
+        shared: shared.clone(),
+        main,
+        head: Cell::new(ptr::null_mut()),
+        ring_len: Cell::new(0),
+        in_run: Cell::new(false),
+        limit: Cell::new(Limit::None),
+        run_switched: Cell::new(0),
+        run_error: Cell::new(0),
+        deferred_error: Cell::new(0),
+        switch_trap: Cell::new(0),
+        pool: RefCell::new(StackPool::default()),
+        switches: Cell::new(0),
+    }));
+    // SAFETY: freshly allocated, owned by this thread from now on.
+    let sref = unsafe { &*s };
+    shared.running.store(main, Ordering::Relaxed);
+    sref.ring_append(main);
+    registry().lock().insert(id, shared);
+    SCHED.with(|c| c.set(s));
+    sref
+}
+
+impl Scheduler {
+    // ----- run queue ------------------------------------------------------------------------
+
+    #[inline]
+    pub fn running(&self) -> *mut Tasklet {
+        self.shared.running.load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn set_running(&self, t: *mut Tasklet) {
+        self.shared.running.store(t, Ordering::Relaxed)
+    }
+    pub fn runcount(&self) -> i32 {
+        self.ring_len.get()
+    }
+    pub fn in_run(&self) -> bool {
+        self.in_run.get()
+    }
+
+    /// Inserts `t` before `pos` (or as the only element when the queue is empty).
+    #[inline]
+    unsafe fn ring_insert_before(&self, pos: *mut Tasklet, t: *mut Tasklet) {
+        if pos.is_null() {
+            (*t).next.set(t);
+            (*t).prev.set(t);
+            self.head.set(t);
+        } else {
+            let p = (*pos).prev.get();
+            (*p).next.set(t);
+            (*t).prev.set(p);
+            (*t).next.set(pos);
+            (*pos).prev.set(t);
+        }
+        self.ring_len.set(self.ring_len.get() + 1);
+    }
+
+    /// Append: the tail of the queue is just before `head`.
+    #[inline]
+    pub fn ring_append(&self, t: *mut Tasklet) {
+        // SAFETY: t is a live tasklet of this thread, not in the queue.
+        unsafe { self.ring_insert_before(self.head.get(), t) }
+    }
+
+    /// Inserts `t` right after `head` (it runs next).
+    #[inline]
+    unsafe fn ring_insert_next(&self, t: *mut Tasklet) {
+        let h = self.head.get();
+        if h.is_null() {
+            self.ring_insert_before(h, t);
+        } else {
+            self.ring_insert_before((*h).next.get(), t);
+        }
+    }
+
+    #[inline]
+    unsafe fn ring_unlink(&self, t: *mut Tasklet) {
+        let n = (*t).next.get();
+        let p = (*t).prev.get();
+        if n == t {
+            self.head.set(ptr::null_mut());
+        } else {
+            (*p).next.set(n);
+            (*n).prev.set(p);
+            if self.head.get() == t {
+                self.head.set(n);
+            }
+        }
+        (*t).next.set(ptr::null_mut());
+        (*t).prev.set(ptr::null_mut());
+        self.ring_len.set(self.ring_len.get() - 1);
+    }
+
+    /// Puts a paused tasklet (not in the queue, not blocked) back at the tail, taking the
+    /// runtime's reference for it.
+    unsafe fn make_runnable(&self, t: *mut Tasklet) {
+        if !(*t).is_main {
+            tasklet::retain(t);
+        }
+        self.ring_append(t);
+    }
+
+    /// Drops the runtime's reference of a tasklet that left the queue for good or paused.
+    unsafe fn drop_runtime_ref(&self, t: *mut Tasklet) {
+        if !(*t).is_main {
+            tasklet::release(t);
+        }
+    }
+
+    /// Moves `t` (in the queue or not) to the front: it runs next, everything else keeps its
+    /// order.
+    unsafe fn move_to_front(&self, t: *mut Tasklet) {
+        if (*t).in_ring() {
+            if self.head.get() == t {
+                return;
+            }
+            self.ring_unlink(t);
+        }
+        let h = self.head.get();
+        self.ring_insert_before(h, t);
+        self.head.set(t);
+    }
+
+    // ----- switching ------------------------------------------------------------------------
+
+    #[inline]
+    fn limited(&self) -> bool {
+        self.in_run.get() && !matches!(self.limit.get(), Limit::None)
+    }
+
+    /// Switches away from the running tasklet, which has already arranged `head` (and left the
+    /// queue if it blocks). Returns when the running tasklet is resumed, with its pending
+    /// delivery (kill, throw, uncaught error for main) or `OK`.
+    #[inline]
+    unsafe fn switch_away(&self) -> Status {
+        let me = self.running();
+        if me == self.main {
+            self.main_loop()
+        } else {
+            let y = (*me).yielder.get();
+            (*y).suspend(());
+            (*me).take_pending()
+        }
+    }
+
+    /// Like `switch_away`, but leaves a pending delivery for the next blocking call (used
+    /// after an operation that already completed, so that its result is not lost).
+    #[inline]
+    unsafe fn switch_away_keep_pending(&self) {
+        let me = self.running();
+        if me == self.main {
+            let s = self.main_loop();
+            if s != OK {
+                (*me).pending.set(s);
+            }
+        } else {
+            let y = (*me).yielder.get();
+            (*y).suspend(());
+        }
+    }
+
+    /// The dispatch loop on the main stack. Resumes `head` until it is the main tasklet's
+    /// turn, or (inside slp_run) until nothing is runnable, the run's budget is spent or an
+    /// uncaught error arrives.
+    unsafe fn main_loop(&self) -> Status {
+        let main = self.main;
+        loop {
+            let next = self.head.get();
+            if next == main {
+                return (*main).take_pending();
+            }
+            if next.is_null() {
+                if self.in_run.get() {
+                    return OK; // §5.3 rule 1: the run returns, blockers stay blocked.
+                }
+                // §5.3 rules 2-3: main is blocked (or paused) and nothing can run: it gets
+                // its pending delivery or SLP_E_DEADLOCK, and leaves what it waited on.
+                let code = (*main).take_pending();
+                let code = if code != OK {
+                    code
+                } else {
+                    fail(
+                        E_DEADLOCK,
+                        "deadlock: the main tasklet is blocked and no tasklet on this thread is \
+                         runnable (the last one ended or blocked)",
+                    )
+                };
+                self.unblock(main);
+                self.ring_append(main);
+                return code;
+            }
+            if self.in_run.get() {
+                if self.run_error.get() != OK {
+                    return OK; // the run call reports it
+                }
+                match self.limit.get() {
+                    Limit::None => {}
+                    Limit::Count(n) => {
+                        if self.run_switched.get() >= n {
+                            return OK;
+                        }
+                    }
+                    Limit::Deadline(d) => {
+                        if self.run_switched.get() > 0 && Instant::now() >= d {
+                            return OK;
+                        }
+                    }
+                }
+                self.run_switched.set(self.run_switched.get() + 1);
+            }
+            self.resume(next);
+        }
+    }
+
+    /// Runs `t` (never main) until it suspends or ends.
+    #[inline]
+    unsafe fn resume(&self, t: *mut Tasklet) {
+        if (*t).life.get() == Life::Fresh {
+            (*t).life.set(Life::Started);
+        }
+        self.set_running(t);
+        self.switches.set(self.switches.get() + 1);
+        let coro = (*(*t).coro.get()).as_mut().expect("a runnable tasklet has a coroutine");
+        let r = coro.resume(());
+        self.set_running(self.main);
+        if let CoroutineResult::Return(rc) = r {
+            self.on_end(t, rc);
+        }
+    }
+
+    /// A tasklet's function returned `rc`: it leaves the queue, its stack goes back to the
+    /// pool, and an uncaught error goes to the main tasklet.
+    unsafe fn on_end(&self, t: *mut Tasklet, rc: i32) {
+        if (*t).in_ring() {
+            self.ring_unlink(t);
+        }
+        (*t).life.set(Life::Dead);
+        (*t).result.set(rc);
+        (*t).atomic.set(false);
+        if let Some(c) = (*(*t).coro.get()).take() {
+            self.pool.borrow_mut().give(c.into_stack());
+        }
+        if rc != OK && rc != E_KILLED {
+            let msg = format!(
+                "{} ended with uncaught error {} ({})",
+                (*t).describe(),
+                rc,
+                String::from_utf8_lossy(&status_str(rc)[..status_str(rc).len() - 1])
+            );
+            fail(rc, msg);
+            self.deliver_to_main(rc, ptr::null_mut());
+        }
+        self.drop_runtime_ref(t);
+    }
+
+    /// Delivers `code` (an uncaught error, a kill or a throw) to the main tasklet: the run call
+    /// returns it, or main's pending call does, main running next.
+    unsafe fn deliver_to_main(&self, code: Status, data: *mut c_void) {
+        if self.in_run.get() {
+            if self.run_error.get() == OK {
+                self.run_error.set(code);
+            }
+            return;
+        }
+        let main = self.main;
+        (*main).pending.set(code);
+        (*main).pending_data.set(data);
+        self.unblock(main);
+        self.move_to_front(main);
+    }
+
+    /// Removes `t` from whatever it is blocked on (the channel's balance follows).
+    unsafe fn unblock(&self, t: *mut Tasklet) {
+        let ch = (*t).blocked_on.get();
+        if !ch.is_null() {
+            channel::remove_waiter(ch, t);
+        }
+    }
+
+    // ----- operations used by the C API -----------------------------------------------------
+
+    fn check_trap(&self) -> Result<(), Status> {
+        if self.switch_trap.get() > 0 {
+            Err(fail(E_SWITCH_TRAP, "switch_trap is set on this thread: no switch allowed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn switch_trap(&self, delta: i32) -> i32 {
+        let old = self.switch_trap.get();
+        self.switch_trap.set(old.saturating_add(delta));
+        old
+    }
+
+    /// Creates a tasklet owned by this thread.
+    pub unsafe fn tasklet_new(
+        &self,
+        func: TaskletFn,
+        arg: *mut c_void,
+        arg_free: Option<ArgFree>,
+        name: CString,
+        stack_size: usize,
+        paused: bool,
+        user_ref: bool,
+    ) -> Result<*mut Tasklet, Status> {
+        let stack = match self.pool.borrow_mut().take(stack_size) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(fail(
+                    E_NOMEM,
+                    format!("cannot map a {stack_size}-byte tasklet stack: {e}"),
+                ))
+            }
+        };
+        let refs = usize::from(user_ref) + usize::from(!paused);
+        let t = Tasklet::new_raw(
+            self.shared.clone(),
+            false,
+            arg,
+            arg_free,
+            name,
+            stack_size,
+            refs,
+        );
+        let tp = t as usize;
+        let coro = Coro::with_stack(stack, move |y, ()| {
+            let t = tp as *mut Tasklet;
+            // SAFETY: the tasklet outlives its coroutine (it is freed only once dead).
+            unsafe {
+                (*t).yielder.set(y);
+                let rc = func((*t).arg);
+                (*t).free_arg();
+                rc
+            }
+        });
+        *(*t).coro.get() = Some(coro);
+        if !paused {
+            self.ring_append(t);
+        }
+        Ok(t)
+    }
+
+    /// Ends a never-started tasklet without running it: `arg_free` runs, its stack returns
+    /// to the pool, and the runtime's reference (if it was queued) goes.
+    pub unsafe fn discard_fresh(&self, t: *mut Tasklet) {
+        let queued = (*t).in_ring();
+        if queued {
+            self.ring_unlink(t);
+        }
+        (*t).life.set(Life::Dead);
+        if let Some(mut c) = (*(*t).coro.get()).take() {
+            c.force_unwind(); // never started: only drops the initial closure
+            self.pool.borrow_mut().give(c.into_stack());
+        }
+        (*t).free_arg();
+        if queued {
+            self.drop_runtime_ref(t);
+        }
+    }
+
+    pub unsafe fn insert(&self, t: *mut Tasklet) -> Status {
+        if !(*t).is_alive() {
+            return fail(E_DEAD, format!("insert: {} is dead", (*t).describe()));
+        }
+        if (*t).is_blocked() {
+            return fail(E_STATE, format!("insert: {} is blocked", (*t).describe()));
+        }
+        if (*t).in_ring() {
+            return OK;
+        }
+        if (*t).is_main && self.in_run.get() {
+            return fail(E_STATE, "insert: the main tasklet is inside slp_run");
+        }
+        self.make_runnable(t);
+        OK
+    }
+
+    pub unsafe fn remove(&self, t: *mut Tasklet) -> Status {
+        if !(*t).is_alive() {
+            return fail(E_DEAD, format!("remove: {} is dead", (*t).describe()));
+        }
+        if t == self.running() {
+            return fail(E_STATE, "remove: cannot remove the current tasklet (use slp_schedule_remove)");
+        }
+        if (*t).is_blocked() {
+            return fail(E_STATE, format!("remove: {} is blocked", (*t).describe()));
+        }
+        if (*t).in_ring() {
+            self.ring_unlink(t);
+            self.drop_runtime_ref(t);
+        }
+        OK
+    }
+
+    /// Common checks of run / switch / kill-now targets: returns Ok(true) when `t` is the
+    /// running tasklet.
+    unsafe fn check_target(&self, t: *mut Tasklet, what: &str) -> Result<bool, Status> {
+        if !(*t).is_alive() {
+            return Err(fail(E_DEAD, format!("{what}: {} is dead", (*t).describe())));
+        }
+        if t == self.running() {
+            return Ok(true);
+        }
+        if (*t).is_blocked() {
+            return Err(fail(E_STATE, format!("{what}: {} is blocked", (*t).describe())));
+        }
+        if (*t).is_main && self.in_run.get() {
+            return Err(fail(E_STATE, format!("{what}: the main tasklet is inside slp_run")));
+        }
+        self.check_trap()?;
+        Ok(false)
+    }
+
+    /// `slp_tasklet_run`: append if needed and switch to `t` now; the caller keeps its place.
+    pub unsafe fn run_tasklet(&self, t: *mut Tasklet) -> Status {
+        match self.check_target(t, "run") {
+            Err(s) => return s,
+            Ok(true) => return OK,
+            Ok(false) => {}
+        }
+        if !(*t).in_ring() {
+            self.make_runnable(t);
+        }
+        self.head.set(t);
+        self.switch_away()
+    }
+
+    /// `slp_tasklet_switch`: like run, but the caller is paused.
+    pub unsafe fn switch_to(&self, t: *mut Tasklet) -> Status {
+        match self.check_target(t, "switch") {
+            Err(s) => return s,
+            Ok(true) => return OK,
+            Ok(false) => {}
+        }
+        if !(*t).in_ring() {
+            self.make_runnable(t);
+        }
+        self.head.set(t);
+        let me = self.running();
+        self.ring_unlink(me);
+        let s = self.switch_away();
+        s
+    }
+
+    /// `slp_schedule`.
+    pub unsafe fn schedule(&self) -> Status {
+        let me = self.running();
+        let next = (*me).next.get();
+        if next == me && !self.limited() {
+            return OK; // alone: returns at once
+        }
+        if let Err(s) = self.check_trap() {
+            return s;
+        }
+        self.head.set(next);
+        self.switch_away()
+    }
+
+    /// `slp_schedule_remove`: like schedule, but the caller is paused until inserted.
+    pub unsafe fn schedule_remove(&self) -> Status {
+        if let Err(s) = self.check_trap() {
+            return s;
+        }
+        let me = self.running();
+        self.ring_unlink(me);
+        // The runtime's reference goes; if it was the last, the tasklet is killed (pending)
+        // and comes back, as Stackless does for an unreferenced paused tasklet.
+        if !(*me).is_main {
+            tasklet::release(me);
+        }
+        self.switch_away()
+    }
+
+    /// Checks that the running tasklet may block now (SPEC §5.1 "no partner", §5.3 rules 2
+    /// and 4). Called by the channel layer before it queues the caller; changes nothing.
+    pub unsafe fn check_block(&self) -> Result<(), Status> {
+        let me = self.running();
+        let p = (*me).pending.get();
+        if p != OK {
+            return Err((*me).take_pending());
+        }
+        self.check_trap()?;
+        let alone = (*me).next.get() == me;
+        if alone && !self.in_run.get() {
+            // Nothing else on this thread can run, and no main is waiting in slp_run to take
+            // control back: nothing could ever wake the caller.
+            if me == self.main {
+                return Err(fail(
+                    E_DEADLOCK,
+                    "deadlock: the main tasklet would block and no tasklet on this thread can \
+                     run to wake it",
+                ));
+            }
+            if !(*self.main).in_ring() {
+                return Err(fail(
+                    E_DEADLOCK,
+                    "deadlock: this tasklet would block while the main tasklet is blocked and \
+                     nothing else can run",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parks the running tasklet (already queued on what it waits for) and switches away.
+    /// Returns its pending delivery, or the status its partner left.
+    pub unsafe fn park(&self) -> Status {
+        let me = self.running();
+        self.ring_unlink(me);
+        let s = self.switch_away();
+        if s != OK {
+            return s;
+        }
+        (*me).xfer_status.get()
+    }
+
+    /// Makes a channel partner runnable after a completed transfer, and applies the channel's
+    /// preference (§5.1): `partner_first` switches to it now (the caller keeps its place),
+    /// `schedule_all` appends it and schedules.
+    pub unsafe fn wake_partner(&self, partner: *mut Tasklet, partner_first: bool, schedule_all: bool) {
+        if schedule_all {
+            self.ring_append(partner);
+            let me = self.running();
+            self.head.set((*me).next.get());
+            self.switch_away_keep_pending();
+        } else if partner_first {
+            self.ring_insert_next(partner);
+            self.head.set(partner);
+            self.switch_away_keep_pending();
+        } else {
+            self.ring_append(partner);
+        }
+    }
+
+    /// Wakes a tasklet whose wait ended without a partner switch (channel shutdown).
+    pub unsafe fn wake_appended(&self, t: *mut Tasklet) {
+        self.ring_append(t);
+    }
+
+    /// Would this channel operation switch now (so switch_trap must refuse it)?
+    pub fn would_switch(&self, partner_first: bool, schedule_all: bool) -> Result<(), Status> {
+        if partner_first || schedule_all {
+            self.check_trap()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `slp_tasklet_kill` / `slp_tasklet_throw` on this thread's tasklet `t`.
+    pub unsafe fn throw(&self, t: *mut Tasklet, code: Status, data: *mut c_void, pending: bool) -> Status {
+        let is_kill = code == E_KILLED;
+        if !(*t).is_alive() {
+            return if is_kill {
+                OK
+            } else {
+                fail(E_DEAD, format!("throw: {} is dead", (*t).describe()))
+            };
+        }
+        let me = self.running();
+        if t == me {
+            if code > 0 {
+                (*me).exc_data.set(data);
+            }
+            return code;
+        }
+        if (*t).life.get() == Life::Fresh {
+            self.discard_fresh(t);
+            if is_kill {
+                return OK;
+            }
+            let msg = format!("{} was thrown user exception {} before it started", (*t).describe(), code);
+            if pending {
+                if self.deferred_error.get() == OK {
+                    self.deferred_error.set(code);
+                }
+                fail(code, msg);
+                return OK;
+            }
+            return fail(code, msg);
+        }
+        if !pending {
+            if let Err(s) = self.check_trap() {
+                return s;
+            }
+        }
+        if (*t).is_main {
+            if self.in_run.get() {
+                if self.run_error.get() == OK {
+                    self.run_error.set(code);
+                }
+                return OK;
+            }
+            (*t).pending.set(code);
+            (*t).pending_data.set(data);
+            self.unblock(t);
+            if !(*t).in_ring() {
+                self.ring_append(t);
+            }
+        } else {
+            let was_blocked = (*t).is_blocked();
+            self.unblock(t);
+            (*t).pending.set(code);
+            (*t).pending_data.set(data);
+            if !(*t).in_ring() {
+                if was_blocked {
+                    self.ring_append(t); // the runtime already holds its reference
+                } else {
+                    self.make_runnable(t);
+                }
+            }
+        }
+        if pending {
+            return OK;
+        }
+        self.head.set(t);
+        self.switch_away()
+    }
+
+    // ----- running -------------------------------------------------------------------------
+
+    /// slp_run / slp_run_n / slp_run_for. Only the main tasklet may call it.
+    unsafe fn run_with(&self, limit: Limit) -> Status {
+        let main = self.main;
+        if self.running() != main {
+            return fail(
+                E_STATE,
+                "slp_run may only be called by the thread's main tasklet (libslp schedules flat)",
+            );
+        }
+        let d = self.deferred_error.replace(OK);
+        if d != OK {
+            return d; // slp_last_error was set when the throw happened
+        }
+        let p = (*main).take_pending();
+        if p != OK {
+            return p;
+        }
+        if (*main).next.get() == main {
+            return OK; // nothing to run
+        }
+        if let Err(s) = self.check_trap() {
+            return s;
+        }
+        self.ring_unlink(main);
+        self.in_run.set(true);
+        self.limit.set(limit);
+        self.run_switched.set(0);
+        self.run_error.set(OK);
+        let s = self.main_loop();
+        self.in_run.set(false);
+        self.limit.set(Limit::None);
+        // Main takes its place just before the tasklet that would have run next, so that one
+        // is first in the next call.
+        let h = self.head.get();
+        self.ring_insert_before(h, main);
+        self.head.set(main);
+        let e = self.run_error.replace(OK);
+        if e != OK {
+            return e;
+        }
+        s
+    }
+
+    pub unsafe fn run(&self) -> Status {
+        self.run_with(Limit::None)
+    }
+    pub unsafe fn run_n(&self, n: u32) -> Status {
+        if n == 0 {
+            return OK;
+        }
+        self.run_with(Limit::Count(n))
+    }
+    pub unsafe fn run_for(&self, budget_ns: i64) -> Status {
+        let d = Duration::from_nanos(budget_ns.max(0) as u64);
+        let deadline = Instant::now().checked_add(d);
+        match deadline {
+            Some(dl) => self.run_with(Limit::Deadline(dl)),
+            None => self.run_with(Limit::None),
+        }
+    }
+}
+
+/// The last reference to `t` went (SPEC §3 ownership).
+pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
+    if (*t).is_main {
+        // The main tasklet belongs to its thread; an over-release must not free it.
+        (*t).refs.store(1, Ordering::Relaxed);
+        return;
+    }
+    match (*t).life.get() {
+        Life::Dead => tasklet::free(t),
+        Life::Fresh => {
+            // Paused and never started: discard it without running.
+            match sched_opt() {
+                Some(s) if s.shared.thread_id == (*t).owner().thread_id => s.discard_fresh(t),
+                _ => discard_fresh_foreign(t),
+            }
+            tasklet::free(t);
+        }
+        Life::Started => {
+            // Paused after running: kill it (pending) so that it can clean up; the runtime
+            // holds it until it ends.
+            match sched_opt() {
+                Some(s) if s.shared.thread_id == (*t).owner().thread_id => {
+                    (*t).refs.store(1, Ordering::Relaxed);
+                    (*t).pending.set(E_KILLED);
+                    s.ring_append(t);
+                }
+                _ => {
+                    // Another thread dropped the last reference of a paused tasklet. Without
+                    // cross-thread wake-ups the tasklet cannot be resumed from here: keep it
+                    // (leaked, never freed under its stack) and say so.
+                    (*t).refs.store(1, Ordering::Relaxed);
+                    eprintln!(
+                        "libslp: the last reference to paused {} was released on another \
+                         thread; it is kept alive",
+                        (*t).describe()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Discards a never-started tasklet from a thread other than its owner (its stack is simply
+/// unmapped: never-started stacks hold no frames).
+unsafe fn discard_fresh_foreign(t: *mut Tasklet) {
+    (*t).life.set(Life::Dead);
+    if let Some(mut c) = (*(*t).coro.get()).take() {
+        c.force_unwind();
+        drop(c.into_stack());
+    }
+    (*t).free_arg();
+}
+
+pub fn set_default_stack_size(bytes: usize) -> Status {
+    match stack::normalize_size(bytes) {
+        Some(n) => {
+            stack::set_default_size(n);
+            OK
+        }
+        None => fail(
+            E_INVALID,
+            format!(
+                "stack size {bytes} is out of range ({}..={} bytes)",
+                stack::MIN_STACK_SIZE,
+                stack::MAX_STACK_SIZE
+            ),
+        ),
+    }
+}

@@ -1,0 +1,183 @@
+//! The tasklet object: a C function running on its own stack (a corosensei coroutine), with
+//! Stackless's flags and reference counting (SPEC §1, §2, §3).
+//!
+//! Threading rule: every `Cell` field is touched only by the owner thread, except the channel
+//! transfer fields (`xfer`, `xfer_status`, `blocked_on`), which are written under the lock of
+//! the channel the tasklet waits on. `refs` and `thread_id` are atomics usable from any thread.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::{c_void, CString};
+use std::ptr;
+use std::sync::atomic::{fence, AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::channel::Channel;
+use crate::scheduler::Shared;
+use crate::stack::SlpStack;
+use crate::status::Status;
+
+/// `int32_t fn(void *arg)`.
+pub type TaskletFn = unsafe extern "C" fn(arg: *mut c_void) -> i32;
+/// `void arg_free(void *arg)`.
+pub type ArgFree = unsafe extern "C" fn(arg: *mut c_void);
+
+/// A tasklet's coroutine: resumed with nothing, suspends with nothing, returns the function's
+/// return value.
+pub type Coro = Coroutine<(), (), i32, SlpStack>;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Life {
+    /// Created, never switched into.
+    Fresh,
+    /// Has run at least once and has not ended.
+    Started,
+    /// Ended (returned, killed, discarded, or its thread exited).
+    Dead,
+}
+
+pub struct Tasklet {
+    pub(crate) refs: AtomicUsize,
+    /// Owner thread id, or -1 once the owner thread is gone.
+    pub(crate) thread_id: AtomicI64,
+    /// The owner's cross-thread state (its scheduler's shared part).
+    pub(crate) owner: UnsafeCell<Arc<Shared>>,
+    // Run-queue links (circular, intrusive). Null when not in the run queue.
+    pub(crate) next: Cell<*mut Tasklet>,
+    pub(crate) prev: Cell<*mut Tasklet>,
+    pub(crate) life: Cell<Life>,
+    pub(crate) is_main: bool,
+    pub(crate) atomic: Cell<bool>,
+    pub(crate) block_trap: Cell<bool>,
+    pub(crate) coro: UnsafeCell<Option<Coro>>,
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    pub(crate) arg: *mut c_void,
+    pub(crate) arg_free: Option<ArgFree>,
+    pub(crate) name: CString,
+    /// Usable stack bytes (for dumps and stack-overflow reports).
+    #[allow(dead_code)]
+    pub(crate) stack_size: usize,
+    /// A delivery for the tasklet's pending (or next blocking) call: 0 = none, `E_KILLED`, or a
+    /// user exception code > 0 (with `pending_data`).
+    pub(crate) pending: Cell<Status>,
+    pub(crate) pending_data: Cell<*mut c_void>,
+    /// Data of the last user exception delivered to this tasklet (`slp_exception_data`).
+    pub(crate) exc_data: Cell<*mut c_void>,
+    /// Channel this tasklet waits on (null if not blocked on a channel).
+    pub(crate) blocked_on: Cell<*const Channel>,
+    /// Value handed over by a channel partner, and the status of the transfer.
+    pub(crate) xfer: Cell<*mut c_void>,
+    pub(crate) xfer_status: Cell<Status>,
+    pub(crate) xfer_data: Cell<*mut c_void>,
+    /// Return value of the function once dead.
+    pub(crate) result: Cell<i32>,
+}
+
+impl Tasklet {
+    pub(crate) fn new_raw(
+        owner: Arc<Shared>,
+        is_main: bool,
+        arg: *mut c_void,
+        arg_free: Option<ArgFree>,
+        name: CString,
+        stack_size: usize,
+        refs: usize,
+    ) -> *mut Tasklet {
+        let tid = owner.thread_id;
+        Box::into_raw(Box::new(Tasklet {
+            refs: AtomicUsize::new(refs),
+            thread_id: AtomicI64::new(tid),
+            owner: UnsafeCell::new(owner),
+            next: Cell::new(ptr::null_mut()),
+            prev: Cell::new(ptr::null_mut()),
+            life: Cell::new(if is_main { Life::Started } else { Life::Fresh }),
+            is_main,
+            atomic: Cell::new(false),
+            block_trap: Cell::new(false),
+            coro: UnsafeCell::new(None),
+            yielder: Cell::new(ptr::null()),
+            arg,
+            arg_free,
+            name,
+            stack_size,
+            pending: Cell::new(0),
+            pending_data: Cell::new(ptr::null_mut()),
+            exc_data: Cell::new(ptr::null_mut()),
+            blocked_on: Cell::new(ptr::null()),
+            xfer: Cell::new(ptr::null_mut()),
+            xfer_status: Cell::new(0),
+            xfer_data: Cell::new(ptr::null_mut()),
+            result: Cell::new(0),
+        }))
+    }
+
+    #[inline]
+    pub(crate) fn owner(&self) -> &Arc<Shared> {
+        // SAFETY: `owner` is only replaced by bind_thread on a never-started, unscheduled
+        // tasklet, which no other thread is using at that moment.
+        unsafe { &*self.owner.get() }
+    }
+
+    #[inline]
+    pub fn in_ring(&self) -> bool {
+        !self.next.get().is_null()
+    }
+    #[inline]
+    pub fn is_blocked(&self) -> bool {
+        !self.blocked_on.get().is_null()
+    }
+    #[inline]
+    pub fn is_alive(&self) -> bool {
+        self.life.get() != Life::Dead
+    }
+
+    /// A printable name for messages: the user's name or the address.
+    pub fn describe(&self) -> String {
+        let n = self.name.to_string_lossy();
+        if n.is_empty() {
+            format!("tasklet {:p}", self as *const Tasklet)
+        } else {
+            format!("tasklet '{}'", n)
+        }
+    }
+
+    /// Takes the pending delivery, recording user-exception data where it belongs.
+    #[inline]
+    pub(crate) fn take_pending(&self) -> Status {
+        let p = self.pending.replace(0);
+        if p > 0 {
+            self.exc_data.set(self.pending_data.replace(ptr::null_mut()));
+        }
+        p
+    }
+
+    /// Runs `arg_free` once (it is cleared by taking the function out of `life` handling:
+    /// callers make sure this is reached exactly once, when the tasklet dies).
+    pub(crate) unsafe fn free_arg(&self) {
+        if let Some(f) = self.arg_free {
+            f(self.arg);
+        }
+    }
+}
+
+/// Adds a reference.
+#[inline]
+pub unsafe fn retain(t: *const Tasklet) {
+    (*t).refs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Drops a reference; the last one frees a dead tasklet, discards a never-started one, and
+/// kills (pending) a started, paused one so that it can clean up (SPEC §3).
+#[inline]
+pub unsafe fn release(t: *mut Tasklet) {
+    if (*t).refs.fetch_sub(1, Ordering::Release) == 1 {
+        fence(Ordering::Acquire);
+        crate::scheduler::last_ref_gone(t);
+    }
+}
+
+/// Frees the memory of a tasklet that has no references and no stack in use.
+pub(crate) unsafe fn free(t: *mut Tasklet) {
+    drop(Box::from_raw(t));
+}
