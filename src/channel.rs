@@ -37,6 +37,9 @@ struct State {
     preference: i32,
     schedule_all: bool,
     closing: bool,
+    /// The last reference went while tasklets still waited: the channel is freed when the
+    /// last waiter leaves (so a released channel stays alive while tasklets wait on it).
+    orphaned: bool,
 }
 
 impl State {
@@ -67,6 +70,7 @@ pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> *mut Channel {
             preference: preference.clamp(-1, 1),
             schedule_all,
             closing: false,
+            orphaned: false,
         }),
     }))
 }
@@ -80,27 +84,41 @@ pub unsafe fn retain(ch: *const Channel) {
 pub unsafe fn release(ch: *const Channel) {
     if (*ch).refs.fetch_sub(1, Ordering::Release) == 1 {
         fence(Ordering::Acquire);
-        drop(Box::from_raw(ch as *mut Channel));
+        let free_now = {
+            let mut st = (*ch).st.lock();
+            if st.waiters.is_empty() {
+                true
+            } else {
+                st.orphaned = true;
+                false
+            }
+        };
+        if free_now {
+            free(ch);
+        }
     }
 }
 
-/// Adds a waiter; the first waiter makes the channel hold a reference to itself, so that a
-/// channel released while tasklets wait on it stays alive until they are gone.
-fn push_waiter(ch: *const Channel, st: &mut State, w: Waiter, senders: bool) {
+unsafe fn free(ch: *const Channel) {
+    drop(Box::from_raw(ch as *mut Channel));
+}
+
+/// Adds a waiter (all waiters go the same direction).
+#[inline]
+fn push_waiter(st: &mut State, w: Waiter, senders: bool) {
     if st.waiters.is_empty() {
         st.senders = senders;
-        // SAFETY: ch is live (the caller holds a reference).
-        unsafe { retain(ch) };
     }
     st.waiters.push_back(w);
 }
 
-/// Pops the first waiter; returns whether the channel's self-reference must be dropped
-/// (after unlocking).
+/// Pops the first waiter; returns whether the channel must be freed (after unlocking): it
+/// was orphaned and this was its last waiter.
+#[inline]
 fn pop_waiter(st: &mut State) -> (Option<Waiter>, bool) {
     let w = st.waiters.pop_front();
-    let drop_ref = w.is_some() && st.waiters.is_empty();
-    (w, drop_ref)
+    let free_it = st.orphaned && st.waiters.is_empty();
+    (w, free_it)
 }
 
 /// Removes `t` from the channel's waiters (kill, throw, deadlock delivery, thread exit); the
@@ -110,14 +128,12 @@ pub unsafe fn remove_waiter(ch: *const Channel, t: *mut Tasklet) {
         let mut st = (*ch).st.lock();
         if let Some(i) = st.waiters.iter().position(|w| w.t == t) {
             st.waiters.remove(i);
-            st.waiters.is_empty()
-        } else {
-            false
         }
+        st.orphaned && st.waiters.is_empty()
     };
     (*t).blocked_on.set(ptr::null());
     if drop_ref {
-        release(ch);
+        free(ch);
     }
 }
 
@@ -175,6 +191,7 @@ unsafe fn check_same_thread(s: &Scheduler, st: &State) -> Result<(), Status> {
 }
 
 /// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
+#[inline(always)]
 pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     let s = sched();
     let me = s.running();
@@ -193,7 +210,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
         give_to_receiver(r, item);
         drop(st);
         if drop_ref {
-            release(ch);
+            free(ch);
         }
         return wake(s, r, first, all);
     }
@@ -211,7 +228,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     if let Err(e) = s.check_block() {
         return e;
     }
-    push_waiter(ch, &mut st, Waiter { t: me, item }, true);
+    push_waiter(&mut st, Waiter { t: me, item }, true);
     (*me).blocked_on.set(ch);
     drop(st);
     match s.park() {
@@ -221,6 +238,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
 }
 
 /// Receives into `*out`; blocks when nothing is buffered and no sender waits.
+#[inline(always)]
 pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
     let s = sched();
     let me = s.running();
@@ -250,7 +268,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
             (*w.t).blocked_on.set(ptr::null());
             drop(st);
             if drop_ref {
-                release(ch);
+                free(ch);
             }
             wake(s, w.t, first, all);
         } else {
@@ -272,7 +290,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         item = w.item;
         drop(st);
         if drop_ref {
-            release(ch);
+            free(ch);
         }
         wake(s, w.t, first, all);
     } else {
@@ -285,7 +303,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         if let Err(e) = s.check_block() {
             return e;
         }
-        push_waiter(ch, &mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false);
+        push_waiter(&mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false);
         (*me).blocked_on.set(ch);
         drop(st);
         return match s.park() {
@@ -362,7 +380,7 @@ pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
 /// receivers to drain).
 pub unsafe fn shutdown(ch: *const Channel) -> Status {
     let s = sched();
-    let woken: Vec<*mut Tasklet> = {
+    let (woken, orphaned) = {
         let mut st = (*ch).st.lock();
         st.closing = true;
         if st.waiters.iter().any(|w| (*w.t).owner().thread_id != s.shared.thread_id) {
@@ -372,17 +390,17 @@ pub unsafe fn shutdown(ch: *const Channel) -> Status {
                  supported by this build of libslp yet (the channel is closed)",
             );
         }
-        st.waiters.drain(..).map(|w| w.t).collect()
+        let woken: Vec<*mut Tasklet> = st.waiters.drain(..).map(|w| w.t).collect();
+        (woken, st.orphaned)
     };
-    if woken.is_empty() {
-        return OK;
-    }
     for &t in &woken {
         (*t).xfer_status.set(E_CLOSED);
         (*t).blocked_on.set(ptr::null());
         s.wake_appended(t);
     }
-    release(ch); // the waiters' self-reference
+    if orphaned && !woken.is_empty() {
+        free(ch);
+    }
     OK
 }
 
