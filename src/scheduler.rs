@@ -132,7 +132,7 @@ fn create_sched() -> &'static Scheduler {
         true,
         ptr::null_mut(),
         None,
-        CString::new("main").unwrap(),
+        Some(CString::new("main").unwrap()),
         0,
         1,
     );
@@ -438,7 +438,7 @@ impl Scheduler {
         func: TaskletFn,
         arg: *mut c_void,
         arg_free: Option<ArgFree>,
-        name: CString,
+        name: Option<CString>,
         stack_size: usize,
         paused: bool,
         user_ref: bool,

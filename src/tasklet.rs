@@ -54,7 +54,8 @@ pub struct Tasklet {
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     pub(crate) arg: *mut c_void,
     pub(crate) arg_free: Option<ArgFree>,
-    pub(crate) name: CString,
+    /// None when unnamed (no allocation for the common case).
+    pub(crate) name: Option<CString>,
     /// Usable stack bytes (for dumps and stack-overflow reports).
     #[allow(dead_code)]
     pub(crate) stack_size: usize,
@@ -80,7 +81,7 @@ impl Tasklet {
         is_main: bool,
         arg: *mut c_void,
         arg_free: Option<ArgFree>,
-        name: CString,
+        name: Option<CString>,
         stack_size: usize,
         refs: usize,
     ) -> *mut Tasklet {
@@ -134,11 +135,10 @@ impl Tasklet {
 
     /// A printable name for messages: the user's name or the address.
     pub fn describe(&self) -> String {
-        let n = self.name.to_string_lossy();
-        if n.is_empty() {
-            format!("tasklet {:p}", self as *const Tasklet)
-        } else {
-            format!("tasklet '{}'", n)
+        match &self.name {
+            Some(n) if !n.as_bytes().is_empty() => format!("tasklet '{}'", n.to_string_lossy()),
+            _ if self.is_main => "the main tasklet".to_string(),
+            _ => format!("tasklet {:p}", self as *const Tasklet),
         }
     }
 

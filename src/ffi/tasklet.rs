@@ -1,6 +1,6 @@
 //! C API: tasklets (SPEC §3).
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
 
 use super::{guard, require, slp_status, SLP_E_PANIC};
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
             return fail(E_INVALID, "slp_tasklet_new: fn is NULL");
         };
         let mut flags = 0;
-        let mut name = CString::default();
+        let mut name = None;
         let mut stack_size = stack::default_size();
         let mut arg_free = None;
         if !opts.is_null() {
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
             }
             flags = o.flags;
             if !o.name.is_null() {
-                name = CStr::from_ptr(o.name).to_owned();
+                name = Some(CStr::from_ptr(o.name).to_owned());
             }
             if o.stack_size != 0 {
                 match stack::normalize_size(o.stack_size) {
@@ -391,7 +391,10 @@ pub unsafe extern "C" fn slp_tasklet_name(t: *const Tasklet) -> *const c_char {
     if t.is_null() {
         return b"\0".as_ptr() as *const c_char;
     }
-    (*t).name.as_ptr()
+    match &(*t).name {
+        Some(n) => n.as_ptr(),
+        None => b"\0".as_ptr() as *const c_char,
+    }
 }
 
 /// The data pointer of the last user exception delivered to the calling tasklet (by
