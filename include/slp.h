@@ -264,7 +264,8 @@ void slp_channel_release(struct slp_channel *ch);
  * Sends `value` (`channel.send()`); ownership of what it points to passes to the receiver.
  * With a receiver waiting, the value passes and who runs next follows the preference (see
  * slp_channel_options). Without one, a buffered channel with room stores the value;
- * otherwise the caller blocks (balance +1) and the next tasklet runs.
+ * otherwise the caller blocks (balance +1) and the next tasklet runs. A closing channel
+ * takes no new buffered values (its queue does not grow).
  * Returns SLP_OK; SLP_E_INVALID (NULL ch); SLP_E_CLOSED (closing channel, no receiver,
  * or shut down while waiting); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP;
  * SLP_E_DEADLOCK (nothing could ever receive, SPEC §5.3); SLP_E_KILLED or a user code
@@ -595,7 +596,7 @@ bool slp_tasklet_set_block_trap(struct slp_tasklet *t, bool trap);
 
 /**
  * The tasklet's name: borrowed, valid while the caller holds a reference to `t`; "" if
- * unnamed or NULL. The main tasklet is named "main".
+ * unnamed; NULL for a NULL handle. The main tasklet is named "main".
  */
 const char *slp_tasklet_name(const struct slp_tasklet *t);
 

@@ -214,7 +214,8 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
         }
         return wake(s, r, first, all);
     }
-    if (st.buf.len() as u64) < st.capacity as u64 {
+    if !st.closing && (st.buf.len() as u64) < st.capacity as u64 {
+        // A closing channel's queue does not grow (Stackless close()).
         st.buf.push_back(item);
         return OK;
     }

@@ -69,6 +69,71 @@ static NEXT_THREAD_ID: AtomicI64 = AtomicI64::new(1);
 thread_local! {
     static THREAD_ID: Cell<i64> = const { Cell::new(0) };
     static SCHED: Cell<*mut Scheduler> = const { Cell::new(ptr::null_mut()) };
+    /// Its destructor tears the thread's scheduler down when the thread exits.
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+struct ExitGuard;
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        // SAFETY: runs once, on the exiting thread, on its own stack (main tasklet).
+        let _ = std::panic::catch_unwind(|| unsafe { thread_exit() });
+    }
+}
+
+/// Thread exit: the thread's runnable tasklets are killed (never-started ones discarded,
+/// started ones resumed with SLP_E_KILLED until they end, a bounded number of times), then
+/// the scheduler, its stack pool and its main tasklet go. Handles that survive report
+/// thread_id -1 and not alive.
+unsafe fn thread_exit() {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return;
+    }
+    let s = &*p;
+    if s.running() != s.main {
+        return; // cannot happen: TLS destructors run on the thread's own stack
+    }
+    for _round in 0..8 {
+        let mut others = Vec::new();
+        let mut t = (*s.main).next.get();
+        while !t.is_null() && t != s.main {
+            others.push(t);
+            t = (*t).next.get();
+        }
+        if others.is_empty() {
+            break;
+        }
+        for &t in &others {
+            if (*t).life.get() == Life::Fresh {
+                s.discard_fresh(t);
+            } else {
+                (*t).pending.set(E_KILLED);
+            }
+        }
+        s.switch_trap.set(0);
+        let _ = s.run();
+    }
+    if s.ring_len.get() > 1 {
+        eprintln!(
+            "libslp: thread {} exits with tasklets that refused to end; their stacks are leaked",
+            s.shared.thread_id
+        );
+        SCHED.with(|c| c.set(ptr::null_mut()));
+        return;
+    }
+    SCHED.with(|c| c.set(ptr::null_mut()));
+    let id = s.shared.thread_id;
+    s.shared.alive.store(false, Ordering::Relaxed);
+    s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
+    registry().lock().retain(|(i, _)| *i != id);
+    let main = s.main;
+    (*main).thread_id.store(-1, Ordering::Relaxed);
+    (*main).life.set(Life::Dead);
+    (*main).next.set(ptr::null_mut());
+    (*main).prev.set(ptr::null_mut());
+    drop(Box::from_raw(p));
+    tasklet::release(main);
 }
 
 /// Live schedulers by thread id (for `slp_tasklet_bind_thread`). A plain vector: hosts run
@@ -156,6 +221,7 @@ fn create_sched() -> &'static Scheduler {
     sref.ring_append(main);
     registry().lock().push((id, shared));
     SCHED.with(|c| c.set(s));
+    EXIT_GUARD.with(|_| ());
     sref
 }
 
@@ -829,8 +895,8 @@ impl Scheduler {
 
 /// The last reference to `t` went (SPEC §3 ownership).
 pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
-    if (*t).is_main {
-        // The main tasklet belongs to its thread; an over-release must not free it.
+    if (*t).is_main && (*t).life.get() != Life::Dead {
+        // The main tasklet belongs to its live thread; an over-release must not free it.
         (*t).refs.store(1, Ordering::Relaxed);
         return;
     }

@@ -94,7 +94,8 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 /// Sends `value` (`channel.send()`); ownership of what it points to passes to the receiver.
 /// With a receiver waiting, the value passes and who runs next follows the preference (see
 /// slp_channel_options). Without one, a buffered channel with room stores the value;
-/// otherwise the caller blocks (balance +1) and the next tasklet runs.
+/// otherwise the caller blocks (balance +1) and the next tasklet runs. A closing channel
+/// takes no new buffered values (its queue does not grow).
 /// Returns SLP_OK; SLP_E_INVALID (NULL ch); SLP_E_CLOSED (closing channel, no receiver,
 /// or shut down while waiting); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP;
 /// SLP_E_DEADLOCK (nothing could ever receive, SPEC §5.3); SLP_E_KILLED or a user code

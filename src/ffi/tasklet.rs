@@ -385,11 +385,11 @@ pub unsafe extern "C" fn slp_tasklet_set_block_trap(t: *mut Tasklet, trap: bool)
 }
 
 /// The tasklet's name: borrowed, valid while the caller holds a reference to `t`; "" if
-/// unnamed or NULL. The main tasklet is named "main".
+/// unnamed; NULL for a NULL handle. The main tasklet is named "main".
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_name(t: *const Tasklet) -> *const c_char {
     if t.is_null() {
-        return b"\0".as_ptr() as *const c_char;
+        return ptr::null();
     }
     match &(*t).name {
         Some(n) => n.as_ptr(),
