@@ -15,6 +15,9 @@ if [ ! -e "$lib/libslp.so" ]; then
     echo "run.sh: $lib/libslp.so missing: run 'cargo build --release' first" >&2
     exit 2
 fi
+# The library's SONAME is libslp.so.0 and cargo only writes libslp.so: give the loader the
+# name it looks for (the CMake build does the same in build/lib).
+[ -e "$lib/libslp.so.0" ] || ln -sf libslp.so "$lib/libslp.so.0"
 names="$*"
 if [ -z "$names" ]; then
     for f in "$root"/c_tests/test_*.c "$root"/c_tests/test_*.cpp; do

@@ -1,0 +1,17 @@
+# cmake -DPROGRAM=<exe> -DEXPECTED=<file> -P run_and_compare.cmake
+# Runs PROGRAM and fails unless it exits 0 and its stdout equals the contents of EXPECTED.
+if(NOT PROGRAM OR NOT EXPECTED)
+  message(FATAL_ERROR "usage: cmake -DPROGRAM=<exe> -DEXPECTED=<file> -P run_and_compare.cmake")
+endif()
+execute_process(COMMAND "${PROGRAM}" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+file(READ "${EXPECTED}" expected)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${PROGRAM} exited with ${rc}; its output:\n${out}")
+endif()
+if(NOT out STREQUAL expected)
+  get_filename_component(name "${PROGRAM}" NAME)
+  file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/${name}.actual" "${out}")
+  execute_process(COMMAND diff -u "${EXPECTED}" "${CMAKE_CURRENT_BINARY_DIR}/${name}.actual")
+  message(FATAL_ERROR "${name}: output differs from ${EXPECTED} (actual: ${CMAKE_CURRENT_BINARY_DIR}/${name}.actual)")
+endif()
+message(STATUS "${PROGRAM}: output matches ${EXPECTED}")
