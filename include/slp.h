@@ -38,8 +38,17 @@
  */
 #define SLP_TASKLET_PAUSED 1
 
+/**
+ * A channel (`slp_channel`): Stackless's rendezvous channel, optionally buffered, usable
+ * from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
+ */
 typedef struct slp_channel slp_channel;
 
+/**
+ * A tasklet (`slp_tasklet`): a function running on its own stack, owned by the thread that
+ * created it (Stackless `tasklet`). Opaque; reference counted (slp_tasklet_retain /
+ * slp_tasklet_release). A thread's main tasklet is its own native stack (slp_main()).
+ */
 typedef struct slp_tasklet slp_tasklet;
 
 /**

@@ -49,6 +49,8 @@ impl State {
     }
 }
 
+/// A channel (`slp_channel`): Stackless's rendezvous channel, optionally buffered, usable
+/// from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
 pub struct Channel {
     refs: AtomicUsize,
     st: Mutex<State>,

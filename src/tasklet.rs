@@ -37,6 +37,9 @@ pub enum Life {
     Dead,
 }
 
+/// A tasklet (`slp_tasklet`): a function running on its own stack, owned by the thread that
+/// created it (Stackless `tasklet`). Opaque; reference counted (slp_tasklet_retain /
+/// slp_tasklet_release). A thread's main tasklet is its own native stack (slp_main()).
 pub struct Tasklet {
     pub(crate) refs: AtomicUsize,
     /// Owner thread id, or -1 once the owner thread is gone.
