@@ -62,6 +62,9 @@ pub struct Scheduler {
     switch_trap: Cell<i32>,
     pub pool: RefCell<StackPool>,
     pub switches: Cell<u64>,
+    /// The alternate signal stack libslp gave this thread for overflow reports (None when the
+    /// host has its own).
+    _alt_stack: Option<crate::overflow::AltStack>,
 }
 
 static NEXT_THREAD_ID: AtomicI64 = AtomicI64::new(1);
@@ -148,6 +151,25 @@ pub fn lookup_thread(id: i64) -> Option<Arc<Shared>> {
     registry().lock().iter().find(|(i, _)| *i == id).map(|(_, s)| s.clone())
 }
 
+/// For the fault handler: the guard-page range `[lo, hi)` of the calling thread's running
+/// tasklet, and the tasklet. Async-signal-safe: reads thread-locals that already exist.
+pub fn running_guard_range() -> Option<(usize, usize, *const Tasklet)> {
+    let s = SCHED.try_with(|c| c.get()).ok()?;
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: the scheduler of this thread is live (it is freed only at thread exit).
+    let t = unsafe { (*s).running() };
+    if t.is_null() {
+        return None;
+    }
+    let lo = unsafe { (*t).guard_lo.get() };
+    if lo == 0 {
+        return None;
+    }
+    Some((lo, lo + stack::page_size(), t))
+}
+
 /// This thread's id: > 0, never reused. Creates no scheduler.
 pub fn thread_id() -> i64 {
     THREAD_ID.with(|c| {
@@ -214,7 +236,9 @@ fn create_sched() -> &'static Scheduler {
         switch_trap: Cell::new(0),
         pool: RefCell::new(StackPool::default()),
         switches: Cell::new(0),
+        _alt_stack: crate::overflow::AltStack::install(),
     }));
+    crate::overflow::install_handler();
     // SAFETY: freshly allocated, owned by this thread from now on.
     let sref = unsafe { &*s };
     shared.running.store(main, Ordering::Relaxed);
@@ -528,6 +552,7 @@ impl Scheduler {
             stack_size,
             refs,
         );
+        (*t).guard_lo.set(stack.guard_start());
         let tp = t as usize;
         let coro = Coro::with_stack(stack, move |y, ()| {
             let t = tp as *mut Tasklet;

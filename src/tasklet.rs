@@ -60,8 +60,9 @@ pub struct Tasklet {
     /// None when unnamed (no allocation for the common case).
     pub(crate) name: Option<CString>,
     /// Usable stack bytes (for dumps and stack-overflow reports).
-    #[allow(dead_code)]
     pub(crate) stack_size: usize,
+    /// Lowest address of the stack's guard page (0 for the main tasklet).
+    pub(crate) guard_lo: Cell<usize>,
     /// A delivery for the tasklet's pending (or next blocking) call: 0 = none, `E_KILLED`, or a
     /// user exception code > 0 (with `pending_data`).
     pub(crate) pending: Cell<Status>,
@@ -105,6 +106,7 @@ impl Tasklet {
             arg_free,
             name,
             stack_size,
+            guard_lo: Cell::new(0),
             pending: Cell::new(0),
             pending_data: Cell::new(ptr::null_mut()),
             exc_data: Cell::new(ptr::null_mut()),
