@@ -13,7 +13,7 @@
 
 static volatile int g_sink;
 static volatile int g_stop; /* never set: keeps the compiler from seeing endless recursion */
-static int recurse(int n) {
+static inline int recurse(int n) {
     volatile char pad[512];
     pad[0] = (char)n;
     g_sink = pad[0];
@@ -21,14 +21,13 @@ static int recurse(int n) {
     return recurse(n + 1) + pad[0];
 }
 
-static int32_t t_recurse(void *arg) {
+static inline int32_t t_recurse(void *arg) {
     (void)arg;
     return recurse(0);
 }
 
-/* Runs an endlessly recursing tasklet named "deep_recursor" (64 KiB stack) in a child;
- * returns the wait status and the child's stderr. */
-static int overflow_child(char *err, size_t errlen) {
+/* Runs `body` in a forked child with its stderr captured into `err`; returns the wait status. */
+static inline int run_child(void (*body)(void), char *err, size_t errlen) {
     int pipefd[2];
     if (pipe(pipefd) != 0) return -1;
     fflush(stdout);
@@ -36,13 +35,8 @@ static int overflow_child(char *err, size_t errlen) {
     if (pid == 0) {
         close(pipefd[0]);
         dup2(pipefd[1], 2);
-        slp_tasklet_options o;
-        slp_tasklet_options_init(&o);
-        o.name = "deep_recursor";
-        o.stack_size = 64 * 1024;
-        slp_tasklet_new_ex(t_recurse, NULL, &o, NULL);
-        slp_run();
-        _exit(0); /* must not get here */
+        body();
+        _exit(0);
     }
     close(pipefd[1]);
     size_t used = 0;
@@ -57,6 +51,22 @@ static int overflow_child(char *err, size_t errlen) {
     int status = 0;
     waitpid(pid, &status, 0);
     return status;
+}
+
+static inline void overflow_body(void) {
+    slp_tasklet_options o;
+    slp_tasklet_options_init(&o);
+    o.name = "deep_recursor";
+    o.stack_size = 64 * 1024;
+    slp_tasklet_new_ex(t_recurse, NULL, &o, NULL);
+    slp_run();
+    _exit(0); /* must not get here */
+}
+
+/* Runs an endlessly recursing tasklet named "deep_recursor" (64 KiB stack) in a child;
+ * returns the wait status and the child's stderr. */
+static inline int overflow_child(char *err, size_t errlen) {
+    return run_child(overflow_body, err, errlen);
 }
 
 #endif

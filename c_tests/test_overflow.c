@@ -32,33 +32,6 @@ TEST(s24_overflow_reports_tasklet_and_aborts) {
     CHECK_MSG(strstr(err, "stack overflow") != NULL, "stderr does not say stack overflow: \"%s\"", err);
 }
 
-/* Runs `body` in a forked child with stderr captured; returns the wait status. */
-static int run_child(void (*body)(void), char *err, size_t errlen) {
-    int pipefd[2];
-    if (pipe(pipefd) != 0) return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pipefd[0]);
-        dup2(pipefd[1], 2);
-        body();
-        _exit(0);
-    }
-    close(pipefd[1]);
-    size_t used = 0;
-    for (;;) {
-        ssize_t r = read(pipefd[0], err + used, errlen - 1 - used);
-        if (r <= 0) break;
-        used += (size_t)r;
-        if (used >= errlen - 1) break;
-    }
-    err[used] = '\0';
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-}
-
 static volatile int *volatile g_null;
 
 static void null_deref_after_init(void) {
