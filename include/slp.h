@@ -85,6 +85,11 @@ typedef struct slp_channel_options {
 } slp_channel_options;
 
 /**
+ * A wake-up callback: `fn(thread_id, user_data)`.
+ */
+typedef void (*slp_wakeup_fn)(int64_t thread_id, void *user_data);
+
+/**
  * Called exactly once when a tasklet is done with its `arg`: after its function returned,
  * when it was killed before it started, or when it was discarded without running.
  */
@@ -452,6 +457,73 @@ slp_status slp_run_n(uint32_t n);
 slp_status slp_run_for(int64_t budget_ns);
 
 /**
+ * Like slp_run, for a thread that only runs tasklets (a worker): when no tasklet is runnable,
+ * the thread sleeps — after a spin of at most a few tens of microseconds, then without using
+ * CPU — until another thread makes one of its tasklets runnable (a channel partner, an insert,
+ * a kill), then goes on running. Main tasklet only.
+ * `timeout_ns`: nanoseconds from the call; negative waits without limit; 0 runs what is
+ * runnable now and returns.
+ * Returns SLP_E_TIMEOUT when the timeout has passed (the normal end of a bounded call);
+ * SLP_OK after slp_scheduler_wakeup() named this thread (requested before or during the
+ * call); a tasklet's uncaught error (as slp_run); SLP_E_DEADLOCK when nothing could ever wake
+ * the thread (no timeout, and every other participating thread is asleep in libslp);
+ * SLP_E_STATE (called from a non-main tasklet); SLP_E_SWITCH_TRAP.
+ */
+slp_status slp_run_wait(int64_t timeout_ns);
+
+/**
+ * Makes the slp_run_wait of thread `thread_id` (see slp_thread_id) return SLP_OK: at once if
+ * it is waiting, else when it next calls slp_run_wait (the request is kept until then). Any
+ * thread. Returns SLP_OK, or SLP_E_INVALID when no live libslp scheduler has that id.
+ */
+slp_status slp_scheduler_wakeup(int64_t thread_id);
+
+/**
+ * Installs (or, with NULL, removes) the calling thread's wake-up callback, for a host thread
+ * that runs its own event loop: when another thread makes one of this thread's tasklets
+ * runnable while this thread is not waiting inside libslp, `fn(this_thread_id, user_data)` is
+ * called on the waking thread. It must be quick and thread-safe (post an event to the host's
+ * loop, which then calls slp_run on this thread). A thread waiting inside libslp is woken
+ * directly instead. Returns SLP_OK.
+ */
+slp_status slp_set_wakeup_callback(slp_wakeup_fn fn_, void *user_data);
+
+/**
+ * Turns deadlock detection on or off for the whole process and returns the old setting
+ * (default on). With it off, a blocked main tasklet or a slp_run_wait without timeout sleeps
+ * until woken even when no other participating thread is awake — for hosts that wake threads
+ * by means libslp cannot see.
+ */
+bool slp_set_deadlock_detection(bool on);
+
+/**
+ * Shuts the calling thread's scheduler down now, as if the thread exited (SPEC §5.4): each of
+ * its tasklets is killed — never-started ones discarded (arg_free runs), started ones resumed
+ * with SLP_E_KILLED until they end (a tasklet that refuses 16 times is reported on stderr and
+ * its stack leaked) — tasklets blocked on channels leave them (balance corrected), and
+ * surviving handles report slp_tasklet_thread_id() == -1 and not alive. The thread stops
+ * participating; a later libslp call on it creates a new scheduler.
+ * Returns SLP_OK, or SLP_E_STATE when called from a non-main tasklet or inside slp_run.
+ */
+slp_status slp_scheduler_shutdown(void);
+
+/**
+ * Adopts a thread the host created: gives it a scheduler now, so it participates in deadlock
+ * detection (SPEC §5.3) from this call on (mo-threads RegisterThread). `name` (may be NULL)
+ * is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
+ * scheduler does the same implicitly.
+ * Returns SLP_OK, or SLP_E_STATE if the thread is already registered.
+ */
+slp_status slp_thread_register(const char *name);
+
+/**
+ * Ends the calling thread's participation: its scheduler is shut down as by
+ * slp_scheduler_shutdown. Returns SLP_OK; SLP_E_STATE if the thread has no scheduler, or the
+ * call comes from a non-main tasklet or inside slp_run.
+ */
+slp_status slp_thread_unregister(void);
+
+/**
  * Fills `opts` with the defaults (no flags, no name, default stack size, no arg_free) and
  * sets struct_size. NULL is ignored.
  */
@@ -492,16 +564,17 @@ void slp_tasklet_release(struct slp_tasklet *t);
 
 /**
  * Appends a paused tasklet to its thread's run queue (`tasklet.insert()`). Already runnable:
- * SLP_OK, nothing changes. Owner thread only in this version.
- * Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead); SLP_E_STATE (blocked, or the main
- * tasklet while it is inside slp_run); SLP_E_WRONG_THREAD (another thread's tasklet).
+ * SLP_OK, nothing changes. Any thread: another thread's tasklet is appended to its owner's
+ * queue, and the owner is woken (if it sleeps in libslp) or its wake-up callback is called.
+ * Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead, or its thread exited);
+ * SLP_E_STATE (blocked, or the main tasklet while it is inside slp_run).
  */
 slp_status slp_tasklet_insert(struct slp_tasklet *t);
 
 /**
  * Takes `t` out of the run queue: it becomes paused (`tasklet.remove()`). Already paused:
- * SLP_OK. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE (t is the current
- * tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
+ * SLP_OK. Owner thread only. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE
+ * (t is the current tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
  */
 slp_status slp_tasklet_remove(struct slp_tasklet *t);
 
@@ -511,8 +584,9 @@ slp_status slp_tasklet_remove(struct slp_tasklet *t);
  * caller resumes. `t` current: SLP_OK at once.
  * Returns SLP_OK (or the caller's own pending delivery when it resumes: SLP_E_KILLED, a user
  * code, or a tasklet's uncaught error for the main tasklet); SLP_E_INVALID; SLP_E_DEAD;
- * SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP;
- * SLP_E_WRONG_THREAD.
+ * SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP.
+ * Another thread's tasklet: like slp_tasklet_insert (appended to its owner's queue, the
+ * owner woken; nothing switches here).
  */
 slp_status slp_tasklet_run(struct slp_tasklet *t);
 
@@ -530,9 +604,11 @@ slp_status slp_tasklet_switch(struct slp_tasklet *t);
  * makes it runnable. A never-started tasklet ends without running (arg_free runs). A dead
  * one: SLP_OK, no-op. Killing the current tasklet returns SLP_E_KILLED to the caller. A kill
  * is delivered once: a tasklet that handles it and goes on stays alive.
+ * From another thread a kill is always pending (`pending` is ignored): a blocked target
+ * leaves its channel (balance corrected) before this returns, and its owner thread is woken
+ * to deliver the kill.
  * Returns SLP_OK (or the caller's own pending delivery when it resumes); SLP_E_KILLED (t is
- * the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap);
- * SLP_E_WRONG_THREAD.
+ * the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap).
  */
 slp_status slp_tasklet_kill(struct slp_tasklet *t, bool pending);
 
@@ -541,9 +617,10 @@ slp_status slp_tasklet_kill(struct slp_tasklet *t, bool pending);
  * t's blocking call returns `code`, and slp_exception_data() then returns `data` in `t`.
  * A never-started tasklet ends without running and `code` is reported like an uncaught
  * error: returned by this call when `pending` is false, by the next slp_run when true.
- * Throwing to the caller itself returns `code` at once.
+ * Throwing to the caller itself returns `code` at once. From another thread a throw is
+ * always pending, like a kill.
  * Returns SLP_OK (or the caller's own pending delivery); `code` (see above); SLP_E_INVALID
- * (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP; SLP_E_WRONG_THREAD.
+ * (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP.
  */
 slp_status slp_tasklet_throw(struct slp_tasklet *t, int32_t code, void *data, bool pending);
 

@@ -1,8 +1,10 @@
-//! Stackless channels (SPEC §5, §5.1): FIFO waiters, balance, preference, schedule_all,
-//! close / open / shutdown, exceptions as codes, optional buffering.
+//! Stackless channels (SPEC §5, §5.1, §5.2): FIFO waiters, balance, preference,
+//! schedule_all, close / open / shutdown, exceptions as codes, optional buffering.
 //!
-//! The channel's state sits behind a mutex so that channels are usable from any thread. The
-//! waiters' run-queue moves are done by their owner thread's scheduler.
+//! The channel's state sits behind a mutex so that channels are usable from any thread. A
+//! waiter's transfer fields and `blocked_on` change only under that lock. Run-queue moves are
+//! done by the waiter's owner thread: a partner on the same thread is scheduled by the
+//! preference rules, one on another thread is posted back to its owner (§5.2).
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
@@ -123,18 +125,27 @@ fn pop_waiter(st: &mut State) -> (Option<Waiter>, bool) {
     (w, free_it)
 }
 
-/// Removes `t` from the channel's waiters (kill, throw, deadlock delivery, thread exit); the
-/// balance follows.
-pub unsafe fn remove_waiter(ch: *const Channel, t: *mut Tasklet) {
-    let drop_ref = {
+/// Takes `t` off the channel it waits on, if any (kill, throw, deadlock delivery, thread
+/// exit); the balance follows. Safe from any thread: the waiter list and `blocked_on` change
+/// only under the channel's lock, so a partner that already paired `t` wins and this does
+/// nothing.
+pub unsafe fn remove_waiter(t: *mut Tasklet) {
+    let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
+    if ch.is_null() {
+        return;
+    }
+    let free_it = {
         let mut st = (*ch).st.lock();
+        if (*t).blocked_on.load(Ordering::Relaxed) as *const Channel != ch {
+            return; // paired (or removed) meanwhile
+        }
         if let Some(i) = st.waiters.iter().position(|w| w.t == t) {
             st.waiters.remove(i);
         }
+        (*t).blocked_on.store(ptr::null_mut(), Ordering::Release);
         st.orphaned && st.waiters.is_empty()
     };
-    (*t).blocked_on.set(ptr::null());
-    if drop_ref {
+    if free_it {
         free(ch);
     }
 }
@@ -150,46 +161,38 @@ fn partner_first(preference: i32, send: bool) -> bool {
     }
 }
 
-/// Hands `item` to a waiting receiver.
+/// Hands `item` to a waiting receiver (channel lock held).
 #[inline]
 unsafe fn give_to_receiver(r: *mut Tasklet, item: Item) {
     match item {
         Item::Value(v) => {
-            (*r).xfer.set(v);
-            (*r).xfer_status.set(OK);
+            (*r).xfer.store(v, Ordering::Relaxed);
+            (*r).xfer_status.store(OK, Ordering::Relaxed);
         }
         Item::Exception(code, data) => {
-            (*r).xfer_data.set(data);
-            (*r).xfer_status.set(code);
+            (*r).xfer_data.store(data, Ordering::Relaxed);
+            (*r).xfer_status.store(code, Ordering::Relaxed);
         }
     }
-    (*r).blocked_on.set(ptr::null());
+    (*r).blocked_on.store(ptr::null_mut(), Ordering::Release);
 }
 
-/// Wakes a partner whose transfer completed, applying the channel's preference.
-unsafe fn wake(s: &Scheduler, partner: *mut Tasklet, first: bool, all: bool) -> Status {
-    if (*partner).owner().thread_id != s.shared.thread_id {
-        // Tasklets of other threads are refused at the start of each operation until
-        // cross-thread wake-ups exist, so this is not reached.
-        unreachable!("cross-thread partner");
-    }
-    s.wake_partner(partner, first, all);
-    OK
+/// Tells a waiting sender its value was taken (channel lock held).
+#[inline]
+unsafe fn release_sender(w: *mut Tasklet) {
+    (*w).xfer_status.store(OK, Ordering::Relaxed);
+    (*w).blocked_on.store(ptr::null_mut(), Ordering::Release);
 }
 
-/// Refuses to pair with a waiter owned by another thread (cross-thread wake-ups are not
-/// implemented yet), without changing anything.
-unsafe fn check_same_thread(s: &Scheduler, st: &State) -> Result<(), Status> {
-    if let Some(w) = st.waiters.front() {
-        if (*w.t).owner().thread_id != s.shared.thread_id {
-            return Err(fail(
-                E_WRONG_THREAD,
-                "the waiting partner belongs to another thread; cross-thread channel \
-                 transfers are not supported by this build of libslp yet",
-            ));
-        }
+/// Who runs next after pairing with waiter `t`: (partner first, schedule_all). Only a
+/// partner on the caller's own thread switches locally (SPEC §5.2).
+#[inline]
+unsafe fn order(s: &Scheduler, st: &State, t: *mut Tasklet, send: bool) -> (bool, bool) {
+    if std::ptr::eq(&**(*t).owner(), &*s.shared) {
+        (partner_first(st.preference, send), st.schedule_all)
+    } else {
+        (false, false)
     }
-    Ok(())
 }
 
 /// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
@@ -199,22 +202,19 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     let me = s.running();
     let mut st = (*ch).st.lock();
     if !st.waiters.is_empty() && !st.senders {
-        if let Err(e) = check_same_thread(s, &st) {
-            return e;
-        }
-        let first = partner_first(st.preference, true);
-        let all = st.schedule_all;
+        let r = st.waiters.front().unwrap().t;
+        let (first, all) = order(s, &st, r, true);
         if let Err(e) = s.would_switch(first, all) {
             return e;
         }
-        let (w, drop_ref) = pop_waiter(&mut st);
-        let r = w.unwrap().t;
+        let (_, free_it) = pop_waiter(&mut st);
         give_to_receiver(r, item);
         drop(st);
-        if drop_ref {
+        if free_it {
             free(ch);
         }
-        return wake(s, r, first, all);
+        s.wake_partner(r, first, all);
+        return OK;
     }
     if !st.closing && (st.buf.len() as u64) < st.capacity as u64 {
         // A closing channel's queue does not grow (Stackless close()).
@@ -232,7 +232,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
         return e;
     }
     push_waiter(&mut st, Waiter { t: me, item }, true);
-    (*me).blocked_on.set(ch);
+    (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
     drop(st);
     match s.park() {
         Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while sending"),
@@ -251,11 +251,8 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         // Buffered item; a waiting sender refills the buffer.
         let mut partner = None;
         if !st.waiters.is_empty() && st.senders {
-            if let Err(e) = check_same_thread(s, &st) {
-                return e;
-            }
-            let first = partner_first(st.preference, false);
-            let all = st.schedule_all;
+            let w = st.waiters.front().unwrap().t;
+            let (first, all) = order(s, &st, w, false);
             if let Err(e) = s.would_switch(first, all) {
                 return e;
             }
@@ -264,38 +261,33 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         st.buf.pop_front();
         item = front;
         if let Some((first, all)) = partner {
-            let (w, drop_ref) = pop_waiter(&mut st);
+            let (w, free_it) = pop_waiter(&mut st);
             let w = w.unwrap();
             st.buf.push_back(w.item);
-            (*w.t).xfer_status.set(OK);
-            (*w.t).blocked_on.set(ptr::null());
+            release_sender(w.t);
             drop(st);
-            if drop_ref {
+            if free_it {
                 free(ch);
             }
-            wake(s, w.t, first, all);
+            s.wake_partner(w.t, first, all);
         } else {
             drop(st);
         }
     } else if !st.waiters.is_empty() && st.senders {
-        if let Err(e) = check_same_thread(s, &st) {
-            return e;
-        }
-        let first = partner_first(st.preference, false);
-        let all = st.schedule_all;
+        let w = st.waiters.front().unwrap().t;
+        let (first, all) = order(s, &st, w, false);
         if let Err(e) = s.would_switch(first, all) {
             return e;
         }
-        let (w, drop_ref) = pop_waiter(&mut st);
+        let (w, free_it) = pop_waiter(&mut st);
         let w = w.unwrap();
-        (*w.t).xfer_status.set(OK);
-        (*w.t).blocked_on.set(ptr::null());
+        release_sender(w.t);
         item = w.item;
         drop(st);
-        if drop_ref {
+        if free_it {
             free(ch);
         }
-        wake(s, w.t, first, all);
+        s.wake_partner(w.t, first, all);
     } else {
         if (*me).block_trap.get() {
             return fail(E_WOULD_BLOCK, "receive would block and block_trap is set");
@@ -307,17 +299,17 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
             return e;
         }
         push_waiter(&mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false);
-        (*me).blocked_on.set(ch);
+        (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
         drop(st);
         return match s.park() {
             Ok(OK) => {
-                *out = (*me).xfer.get();
+                *out = (*me).xfer.load(Ordering::Relaxed);
                 OK
             }
             Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while receiving"),
             Ok(code) => {
                 // A user exception sent over the channel.
-                (*me).exc_data.set((*me).xfer_data.get());
+                (*me).exc_data.set((*me).xfer_data.load(Ordering::Relaxed));
                 code
             }
             Err(pending) => pending,
@@ -380,25 +372,20 @@ pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
 }
 
 /// Closes the channel and wakes every waiter with `SLP_E_CLOSED` (buffered items stay for
-/// receivers to drain).
+/// receivers to drain). Waiters of other threads go back to their owners' queues.
 pub unsafe fn shutdown(ch: *const Channel) -> Status {
     let s = sched();
     let (woken, orphaned) = {
         let mut st = (*ch).st.lock();
         st.closing = true;
-        if st.waiters.iter().any(|w| (*w.t).owner().thread_id != s.shared.thread_id) {
-            return fail(
-                E_WRONG_THREAD,
-                "shutdown: a waiter belongs to another thread; cross-thread wake-ups are not \
-                 supported by this build of libslp yet (the channel is closed)",
-            );
-        }
         let woken: Vec<*mut Tasklet> = st.waiters.drain(..).map(|w| w.t).collect();
+        for &t in &woken {
+            (*t).xfer_status.store(E_CLOSED, Ordering::Relaxed);
+            (*t).blocked_on.store(ptr::null_mut(), Ordering::Release);
+        }
         (woken, st.orphaned)
     };
     for &t in &woken {
-        (*t).xfer_status.set(E_CLOSED);
-        (*t).blocked_on.set(ptr::null());
         s.wake_appended(t);
     }
     if orphaned && !woken.is_empty() {

@@ -7,6 +7,7 @@
 pub mod channel;
 pub mod ffi;
 pub mod overflow;
+pub mod wake;
 pub mod scheduler;
 pub mod stack;
 pub mod status;

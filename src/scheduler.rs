@@ -1,5 +1,6 @@
-//! The per-thread scheduler: Stackless's circular run queue, the switch primitive, and the
-//! run / run_n / run_for loops (SPEC §1, §3, §4.1, §5.3).
+//! The per-thread scheduler: Stackless's circular run queue, the switch primitive, the run /
+//! run_n / run_for / run_wait loops, cross-thread requests, and thread exit (SPEC §1, §3,
+//! §4.1, §5.2-§5.4).
 //!
 //! Switching model. The thread's own stack is the main tasklet. Every other tasklet is a
 //! corosensei coroutine, and all of them are resumed from one place: `main_loop`, running on
@@ -12,36 +13,40 @@
 //! Run queue. `head` is the tasklet that runs (or runs next); the queue is circular through
 //! `next`/`prev`; "append" inserts just before `head`. Whenever user code runs, the running
 //! tasklet is `head` (or it is main inside slp_run, which is not in the queue).
+//!
+//! Other threads never touch the run queue: they post messages to the owner's inbox
+//! (`wake::Shared`), which `main_loop` drains; with nothing to run, it sleeps there.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
-use parking_lot::Mutex;
 
 use crate::channel;
 use crate::stack::{self, StackPool};
 use crate::status::*;
 use crate::tasklet::{self, ArgFree, Coro, Life, Tasklet, TaskletFn};
-
-/// The part of a scheduler other threads may touch (through a tasklet's `owner`).
-pub struct Shared {
-    pub thread_id: i64,
-    /// The tasklet running on this thread (for `slp_tasklet_is_current` from anywhere).
-    pub running: AtomicPtr<Tasklet>,
-    /// Set while the owner thread exists.
-    pub alive: AtomicBool,
-}
+pub use crate::wake::Shared;
+use crate::wake::{Msg, Woke};
 
 #[derive(Copy, Clone)]
 enum Limit {
     None,
     Count(u32),
     Deadline(Instant),
+}
+
+/// How a run call waits when nothing is runnable.
+#[derive(Copy, Clone, PartialEq)]
+enum Wait {
+    /// slp_run: return.
+    No,
+    /// slp_run_wait: sleep for cross-thread work until the deadline (None = forever).
+    Until(Option<Instant>),
 }
 
 pub struct Scheduler {
@@ -52,6 +57,7 @@ pub struct Scheduler {
     /// The main tasklet is inside slp_run* (and not in the queue).
     in_run: Cell<bool>,
     limit: Cell<Limit>,
+    wait: Cell<Wait>,
     /// Tasklets switched into during the current run call.
     run_switched: Cell<u32>,
     /// An uncaught error (or a kill/throw of main) to be returned by the run call.
@@ -60,8 +66,13 @@ pub struct Scheduler {
     /// slp_run.
     deferred_error: Cell<Status>,
     switch_trap: Cell<i32>,
+    /// Started, not yet dead tasklets of this thread (intrusive list head), for thread exit.
+    started: Cell<*mut Tasklet>,
+    /// Registered with slp_thread_register.
+    registered: Cell<bool>,
     pub pool: RefCell<StackPool>,
     pub switches: Cell<u64>,
+    mail: RefCell<Vec<Msg>>,
     /// The alternate signal stack libslp gave this thread for overflow reports (None when the
     /// host has its own).
     _alt_stack: Option<crate::overflow::AltStack>,
@@ -80,75 +91,12 @@ struct ExitGuard;
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         // SAFETY: runs once, on the exiting thread, on its own stack (main tasklet).
-        let _ = std::panic::catch_unwind(|| unsafe { thread_exit() });
+        let _ = std::panic::catch_unwind(|| unsafe { teardown_current(true) });
     }
-}
-
-/// Thread exit: the thread's runnable tasklets are killed (never-started ones discarded,
-/// started ones resumed with SLP_E_KILLED until they end, a bounded number of times), then
-/// the scheduler, its stack pool and its main tasklet go. Handles that survive report
-/// thread_id -1 and not alive.
-unsafe fn thread_exit() {
-    let p = SCHED.with(|c| c.get());
-    if p.is_null() {
-        return;
-    }
-    let s = &*p;
-    if s.running() != s.main {
-        return; // cannot happen: TLS destructors run on the thread's own stack
-    }
-    for _round in 0..8 {
-        let mut others = Vec::new();
-        let mut t = (*s.main).next.get();
-        while !t.is_null() && t != s.main {
-            others.push(t);
-            t = (*t).next.get();
-        }
-        if others.is_empty() {
-            break;
-        }
-        for &t in &others {
-            if (*t).life.get() == Life::Fresh {
-                s.discard_fresh(t);
-            } else {
-                (*t).pending.set(E_KILLED);
-            }
-        }
-        s.switch_trap.set(0);
-        let _ = s.run();
-    }
-    if s.ring_len.get() > 1 {
-        eprintln!(
-            "libslp: thread {} exits with tasklets that refused to end; their stacks are leaked",
-            s.shared.thread_id
-        );
-        SCHED.with(|c| c.set(ptr::null_mut()));
-        return;
-    }
-    SCHED.with(|c| c.set(ptr::null_mut()));
-    let id = s.shared.thread_id;
-    s.shared.alive.store(false, Ordering::Relaxed);
-    s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
-    registry().lock().retain(|(i, _)| *i != id);
-    let main = s.main;
-    (*main).thread_id.store(-1, Ordering::Relaxed);
-    (*main).life.set(Life::Dead);
-    (*main).next.set(ptr::null_mut());
-    (*main).prev.set(ptr::null_mut());
-    drop(Box::from_raw(p));
-    tasklet::release(main);
-}
-
-/// Live schedulers by thread id (for `slp_tasklet_bind_thread`). A plain vector: hosts run
-/// a handful of threads, and its buffer pointer stays at the start of its allocation, which
-/// leak checkers read as reachable (a hash table's interior pointer reads as "possibly lost").
-fn registry() -> &'static Mutex<Vec<(i64, Arc<Shared>)>> {
-    static R: OnceLock<Mutex<Vec<(i64, Arc<Shared>)>>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(Vec::new()))
 }
 
 pub fn lookup_thread(id: i64) -> Option<Arc<Shared>> {
-    registry().lock().iter().find(|(i, _)| *i == id).map(|(_, s)| s.clone())
+    Shared::lookup(id)
 }
 
 /// For the fault handler: the guard-page range `[lo, hi)` of the calling thread's running
@@ -209,11 +157,7 @@ pub fn sched_opt() -> Option<&'static Scheduler> {
 #[cold]
 fn create_sched() -> &'static Scheduler {
     let id = thread_id();
-    let shared = Arc::new(Shared {
-        thread_id: id,
-        running: AtomicPtr::new(ptr::null_mut()),
-        alive: AtomicBool::new(true),
-    });
+    let shared = Shared::join(id);
     let main = Tasklet::new_raw(
         shared.clone(),
         true,
@@ -230,12 +174,16 @@ fn create_sched() -> &'static Scheduler {
         ring_len: Cell::new(0),
         in_run: Cell::new(false),
         limit: Cell::new(Limit::None),
+        wait: Cell::new(Wait::No),
         run_switched: Cell::new(0),
         run_error: Cell::new(0),
         deferred_error: Cell::new(0),
         switch_trap: Cell::new(0),
+        started: Cell::new(ptr::null_mut()),
+        registered: Cell::new(false),
         pool: RefCell::new(StackPool::default()),
         switches: Cell::new(0),
+        mail: RefCell::new(Vec::new()),
         _alt_stack: crate::overflow::AltStack::install(),
     }));
     crate::overflow::install_handler();
@@ -243,7 +191,6 @@ fn create_sched() -> &'static Scheduler {
     let sref = unsafe { &*s };
     shared.running.store(main, Ordering::Relaxed);
     sref.ring_append(main);
-    registry().lock().push((id, shared));
     SCHED.with(|c| c.set(s));
     EXIT_GUARD.with(|_| ());
     sref
@@ -265,6 +212,9 @@ impl Scheduler {
     }
     pub fn in_run(&self) -> bool {
         self.in_run.get()
+    }
+    pub fn set_registered(&self, on: bool) -> bool {
+        self.registered.replace(on)
     }
 
     /// Inserts `t` before `pos` (or as the only element when the queue is empty).
@@ -320,10 +270,10 @@ impl Scheduler {
         self.ring_len.set(self.ring_len.get() - 1);
     }
 
-    /// Puts a paused tasklet (not in the queue, not blocked) back at the tail, taking the
-    /// runtime's reference for it.
+    /// Puts a tasklet that is not in the queue at the tail, taking the runtime's reference
+    /// for it unless the runtime already holds one (it was blocked).
     unsafe fn make_runnable(&self, t: *mut Tasklet) {
-        if !(*t).is_main {
+        if !(*t).is_main && !(*t).rt_ref.replace(true) {
             tasklet::retain(t);
         }
         self.ring_append(t);
@@ -331,7 +281,7 @@ impl Scheduler {
 
     /// Drops the runtime's reference of a tasklet that left the queue for good or paused.
     unsafe fn drop_runtime_ref(&self, t: *mut Tasklet) {
-        if !(*t).is_main {
+        if !(*t).is_main && (*t).rt_ref.replace(false) {
             tasklet::release(t);
         }
     }
@@ -348,6 +298,92 @@ impl Scheduler {
         let h = self.head.get();
         self.ring_insert_before(h, t);
         self.head.set(t);
+    }
+
+    unsafe fn started_push(&self, t: *mut Tasklet) {
+        let h = self.started.get();
+        (*t).all_prev.set(ptr::null_mut());
+        (*t).all_next.set(h);
+        if !h.is_null() {
+            (*h).all_prev.set(t);
+        }
+        self.started.set(t);
+    }
+
+    unsafe fn started_remove(&self, t: *mut Tasklet) {
+        let n = (*t).all_next.get();
+        let p = (*t).all_prev.get();
+        if !n.is_null() {
+            (*n).all_prev.set(p);
+        }
+        if p.is_null() {
+            self.started.set(n);
+        } else {
+            (*p).all_next.set(n);
+        }
+        (*t).all_next.set(ptr::null_mut());
+        (*t).all_prev.set(ptr::null_mut());
+    }
+
+    // ----- cross-thread messages ------------------------------------------------------------
+
+    /// Applies the messages other threads posted (owner thread only).
+    unsafe fn drain_inbox(&self) {
+        let mut msgs = std::mem::take(&mut *self.mail.borrow_mut());
+        self.shared.take_mail(&mut msgs);
+        for m in msgs.drain(..) {
+            match m {
+                Msg::Ready(t) => {
+                    // Its wait ended on another thread; the runtime reference came with it.
+                    if !(*t).in_ring() && (*t).life.get() != Life::Dead {
+                        self.ring_append(t);
+                    }
+                }
+                Msg::Insert(t) => {
+                    if (*t).life.get() != Life::Dead
+                        && !(*t).in_ring()
+                        && !(*t).is_blocked()
+                        && !((*t).is_main && self.in_run.get())
+                    {
+                        self.make_runnable(t);
+                    }
+                    tasklet::release(t);
+                }
+                Msg::Throw(t, code, data) => {
+                    if (*t).life.get() == Life::Dead {
+                    } else if (*t).is_main {
+                        // A kill or throw of this thread's main tasklet (always pending).
+                        if self.in_run.get() {
+                            if self.run_error.get() == OK {
+                                self.run_error.set(code);
+                            }
+                        } else {
+                            (*t).pending.set(code);
+                            (*t).pending_data.set(data);
+                            self.unblock(t);
+                            if !(*t).in_ring() {
+                                self.ring_append(t);
+                            }
+                        }
+                    } else {
+                        let _ = self.throw_local(t, code, data, true);
+                    }
+                    tasklet::release(t);
+                }
+            }
+        }
+        *self.mail.borrow_mut() = msgs;
+    }
+
+    /// Applies requests other threads have posted, so that a query made on this thread sees
+    /// them (a remote insert shows in runcount as soon as the call that made it returned).
+    #[inline]
+    pub fn sync(&self) {
+        if self.shared.has_mail() {
+            // SAFETY: called at the start of an API call on the owner thread, outside any
+            // run-queue manipulation; applying messages never switches.
+            unsafe { self.drain_inbox() }
+        }
     }
 
     // ----- switching ------------------------------------------------------------------------
@@ -389,39 +425,70 @@ impl Scheduler {
     }
 
     /// The dispatch loop on the main stack. Resumes `head` until it is the main tasklet's
-    /// turn, or (inside slp_run) until nothing is runnable, the run's budget is spent or an
-    /// uncaught error arrives.
+    /// turn, or (inside a run call) until nothing is runnable, the run's budget is spent or an
+    /// uncaught error arrives. With nothing runnable and main blocked, or inside slp_run_wait,
+    /// the thread sleeps until another thread sends work.
     unsafe fn main_loop(&self) -> Status {
         let main = self.main;
         loop {
+            if self.shared.has_mail() {
+                self.drain_inbox();
+            }
             let next = self.head.get();
             if next == main {
                 return (*main).take_pending();
-            }
-            if next.is_null() {
-                if self.in_run.get() {
-                    return OK; // §5.3 rule 1: the run returns, blockers stay blocked.
-                }
-                // §5.3 rules 2-3: main is blocked (or paused) and nothing can run: it gets
-                // its pending delivery or SLP_E_DEADLOCK, and leaves what it waited on.
-                let code = (*main).take_pending();
-                let code = if code != OK {
-                    code
-                } else {
-                    fail(
-                        E_DEADLOCK,
-                        "deadlock: the main tasklet is blocked and no tasklet on this thread is \
-                         runnable (the last one ended or blocked)",
-                    )
-                };
-                self.unblock(main);
-                self.ring_append(main);
-                return code;
             }
             if self.in_run.get() {
                 if self.run_error.get() != OK {
                     return OK; // the run call reports it
                 }
+                if let Wait::Until(_) = self.wait.get() {
+                    if self.shared.take_wakeup_request() {
+                        return OK;
+                    }
+                }
+            }
+            if next.is_null() {
+                let wait = self.wait.get();
+                if self.in_run.get() && wait == Wait::No {
+                    return OK; // §5.3 rule 1: the run returns, blockers stay blocked.
+                }
+                let (deadline, want_wakeup) = match wait {
+                    Wait::Until(d) if self.in_run.get() => (d, true),
+                    _ => (None, false),
+                };
+                match self.shared.wait_for_work(deadline, want_wakeup) {
+                    Woke::Mail => continue,
+                    Woke::WakeupRequest => return OK,
+                    Woke::Deadline => return E_TIMEOUT,
+                    Woke::Deadlock => {
+                        if self.in_run.get() {
+                            return fail(
+                                E_DEADLOCK,
+                                "deadlock: slp_run_wait has nothing to run and no other \
+                                 participating thread is awake to send it work",
+                            );
+                        }
+                        // §5.3 rules 2-3: main is blocked (or paused) and nothing can wake
+                        // it: it gets its pending delivery or SLP_E_DEADLOCK, and leaves what
+                        // it waited on.
+                        let code = (*main).take_pending();
+                        let code = if code != OK {
+                            code
+                        } else {
+                            fail(
+                                E_DEADLOCK,
+                                "deadlock: the main tasklet is blocked, no tasklet on this \
+                                 thread is runnable and no other participating thread is awake",
+                            )
+                        };
+                        self.unblock(main);
+                        self.ring_append(main);
+                        return code;
+                    }
+                }
+            }
+            if self.in_run.get() {
                 match self.limit.get() {
                     Limit::None => {}
                     Limit::Count(n) => {
@@ -446,6 +513,7 @@ impl Scheduler {
     unsafe fn resume(&self, t: *mut Tasklet) {
         if (*t).life.get() == Life::Fresh {
             (*t).life.set(Life::Started);
+            self.started_push(t);
         }
         self.set_running(t);
         self.switches.set(self.switches.get() + 1);
@@ -463,6 +531,7 @@ impl Scheduler {
         if (*t).in_ring() {
             self.ring_unlink(t);
         }
+        self.started_remove(t);
         (*t).life.set(Life::Dead);
         (*t).result.set(rc);
         (*t).atomic.set(false);
@@ -500,10 +569,7 @@ impl Scheduler {
 
     /// Removes `t` from whatever it is blocked on (the channel's balance follows).
     unsafe fn unblock(&self, t: *mut Tasklet) {
-        let ch = (*t).blocked_on.get();
-        if !ch.is_null() {
-            channel::remove_waiter(ch, t);
-        }
+        channel::remove_waiter(t);
     }
 
     // ----- operations used by the C API -----------------------------------------------------
@@ -523,6 +589,7 @@ impl Scheduler {
     }
 
     /// Creates a tasklet owned by this thread.
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn tasklet_new(
         &self,
         func: TaskletFn,
@@ -566,16 +633,16 @@ impl Scheduler {
         });
         *(*t).coro.get() = Some(coro);
         if !paused {
+            (*t).rt_ref.set(true);
             self.ring_append(t);
         }
         Ok(t)
     }
 
     /// Ends a never-started tasklet without running it: `arg_free` runs, its stack returns
-    /// to the pool, and the runtime's reference (if it was queued) goes.
+    /// to the pool, and the runtime's reference (if it held one) goes.
     pub unsafe fn discard_fresh(&self, t: *mut Tasklet) {
-        let queued = (*t).in_ring();
-        if queued {
+        if (*t).in_ring() {
             self.ring_unlink(t);
         }
         (*t).life.set(Life::Dead);
@@ -584,9 +651,7 @@ impl Scheduler {
             self.pool.borrow_mut().give(c.into_stack());
         }
         (*t).free_arg();
-        if queued {
-            self.drop_runtime_ref(t);
-        }
+        self.drop_runtime_ref(t);
     }
 
     pub unsafe fn insert(&self, t: *mut Tasklet) -> Status {
@@ -697,12 +762,17 @@ impl Scheduler {
             return s;
         }
         let me = self.running();
+        if me == self.main && (*me).next.get() == me && !self.shared.others_awake() {
+            return fail(
+                E_DEADLOCK,
+                "deadlock: the main tasklet would pause with nothing else runnable and no other \
+                 participating thread awake",
+            );
+        }
         self.ring_unlink(me);
         // The runtime's reference goes; if it was the last, the tasklet is killed (pending)
         // and comes back, as Stackless does for an unreferenced paused tasklet.
-        if !(*me).is_main {
-            tasklet::release(me);
-        }
+        self.drop_runtime_ref(me);
         self.switch_away()
     }
 
@@ -716,21 +786,20 @@ impl Scheduler {
         }
         self.check_trap()?;
         let alone = (*me).next.get() == me;
-        if alone && !self.in_run.get() {
-            // Nothing else on this thread can run, and no main is waiting in slp_run to take
-            // control back: nothing could ever wake the caller.
-            if me == self.main {
+        if alone && !self.in_run.get() && !self.shared.has_mail() {
+            // Nothing else on this thread can run and no main waits in slp_run to take control
+            // back: only another participating thread could wake the caller.
+            let main_waits = me != self.main && !(*self.main).in_ring();
+            if (me == self.main || main_waits) && !self.shared.others_awake() {
                 return Err(fail(
                     E_DEADLOCK,
-                    "deadlock: the main tasklet would block and no tasklet on this thread can \
-                     run to wake it",
-                ));
-            }
-            if !(*self.main).in_ring() {
-                return Err(fail(
-                    E_DEADLOCK,
-                    "deadlock: this tasklet would block while the main tasklet is blocked and \
-                     nothing else can run",
+                    if me == self.main {
+                        "deadlock: the main tasklet would block, no tasklet on this thread can \
+                         run and no other participating thread is awake to wake it"
+                    } else {
+                        "deadlock: this tasklet would block while the main tasklet is blocked, \
+                         nothing else can run and no other participating thread is awake"
+                    },
                 ));
             }
         }
@@ -744,19 +813,25 @@ impl Scheduler {
     pub unsafe fn park(&self) -> Result<Status, Status> {
         let me = self.running();
         self.ring_unlink(me);
+        if !(*me).is_main {
+            (*me).rt_ref.set(true); // blocked: the runtime keeps its reference
+        }
         let s = self.switch_away();
         if s != OK {
             return Err(s);
         }
-        Ok((*me).xfer_status.get())
+        Ok((*me).xfer_status.load(Ordering::Acquire))
     }
 
     /// Makes a channel partner runnable after a completed transfer, and applies the channel's
     /// preference (§5.1): `partner_first` switches to it now (the caller keeps its place),
-    /// `schedule_all` appends it and schedules.
+    /// `schedule_all` appends it and schedules. A partner of another thread goes back to its
+    /// owner's queue and the caller continues (§5.2).
     #[inline(always)]
     pub unsafe fn wake_partner(&self, partner: *mut Tasklet, partner_first: bool, schedule_all: bool) {
-        if schedule_all {
+        if !ptr::eq(&**(*partner).owner(), &*self.shared) {
+            wake_remote(partner);
+        } else if schedule_all {
             self.ring_append(partner);
             let me = self.running();
             self.head.set((*me).next.get());
@@ -772,7 +847,11 @@ impl Scheduler {
 
     /// Wakes a tasklet whose wait ended without a partner switch (channel shutdown).
     pub unsafe fn wake_appended(&self, t: *mut Tasklet) {
-        self.ring_append(t);
+        if !ptr::eq(&**(*t).owner(), &*self.shared) {
+            wake_remote(t);
+        } else {
+            self.ring_append(t);
+        }
     }
 
     /// Would this channel operation switch now (so switch_trap must refuse it)?
@@ -784,10 +863,11 @@ impl Scheduler {
         }
     }
 
-    /// `slp_tasklet_kill` / `slp_tasklet_throw` on this thread's tasklet `t`.
-    pub unsafe fn throw(&self, t: *mut Tasklet, code: Status, data: *mut c_void, pending: bool) -> Status {
+    /// `slp_tasklet_kill` / `slp_tasklet_throw` on a tasklet of this thread (also applies a
+    /// kill or throw posted by another thread, always pending).
+    pub unsafe fn throw_local(&self, t: *mut Tasklet, code: Status, data: *mut c_void, pending: bool) -> Status {
         let is_kill = code == E_KILLED;
-        if !(*t).is_alive() {
+        if (*t).life.get() == Life::Dead {
             return if is_kill {
                 OK
             } else {
@@ -835,16 +915,11 @@ impl Scheduler {
                 self.ring_append(t);
             }
         } else {
-            let was_blocked = (*t).is_blocked();
             self.unblock(t);
             (*t).pending.set(code);
             (*t).pending_data.set(data);
             if !(*t).in_ring() {
-                if was_blocked {
-                    self.ring_append(t); // the runtime already holds its reference
-                } else {
-                    self.make_runnable(t);
-                }
+                self.make_runnable(t);
             }
         }
         if pending {
@@ -856,14 +931,17 @@ impl Scheduler {
 
     // ----- running -------------------------------------------------------------------------
 
-    /// slp_run / slp_run_n / slp_run_for. Only the main tasklet may call it.
-    unsafe fn run_with(&self, limit: Limit) -> Status {
+    /// slp_run / slp_run_n / slp_run_for / slp_run_wait. Only the main tasklet may call it.
+    unsafe fn run_with(&self, limit: Limit, wait: Wait) -> Status {
         let main = self.main;
         if self.running() != main {
             return fail(
                 E_STATE,
                 "slp_run may only be called by the thread's main tasklet (libslp schedules flat)",
             );
+        }
+        if self.shared.has_mail() {
+            self.drain_inbox();
         }
         let d = self.deferred_error.replace(OK);
         if d != OK {
@@ -873,20 +951,24 @@ impl Scheduler {
         if p != OK {
             return p;
         }
-        if (*main).next.get() == main {
+        if (*main).next.get() == main && wait == Wait::No {
             return OK; // nothing to run
         }
-        if let Err(s) = self.check_trap() {
-            return s;
+        if (*main).next.get() != main {
+            if let Err(s) = self.check_trap() {
+                return s;
+            }
         }
         self.ring_unlink(main);
         self.in_run.set(true);
         self.limit.set(limit);
+        self.wait.set(wait);
         self.run_switched.set(0);
         self.run_error.set(OK);
         let s = self.main_loop();
         self.in_run.set(false);
         self.limit.set(Limit::None);
+        self.wait.set(Wait::No);
         // Main takes its place just before the tasklet that would have run next, so that one
         // is first in the next call.
         let h = self.head.get();
@@ -900,22 +982,81 @@ impl Scheduler {
     }
 
     pub unsafe fn run(&self) -> Status {
-        self.run_with(Limit::None)
+        self.run_with(Limit::None, Wait::No)
     }
     pub unsafe fn run_n(&self, n: u32) -> Status {
         if n == 0 {
             return OK;
         }
-        self.run_with(Limit::Count(n))
+        self.run_with(Limit::Count(n), Wait::No)
     }
     pub unsafe fn run_for(&self, budget_ns: i64) -> Status {
         let d = Duration::from_nanos(budget_ns.max(0) as u64);
-        let deadline = Instant::now().checked_add(d);
-        match deadline {
-            Some(dl) => self.run_with(Limit::Deadline(dl)),
-            None => self.run_with(Limit::None),
+        match Instant::now().checked_add(d) {
+            Some(dl) => self.run_with(Limit::Deadline(dl), Wait::No),
+            None => self.run_with(Limit::None, Wait::No),
         }
     }
+    pub unsafe fn run_wait(&self, timeout_ns: i64) -> Status {
+        let deadline = if timeout_ns < 0 {
+            None
+        } else {
+            Instant::now().checked_add(Duration::from_nanos(timeout_ns as u64))
+        };
+        let s = self.run_with(Limit::None, Wait::Until(deadline));
+        if s == E_TIMEOUT {
+            return fail(E_TIMEOUT, "slp_run_wait: the timeout passed");
+        }
+        s
+    }
+}
+
+/// Sends a tasklet whose wait ended (its partner or a shutdown was on this thread) back to
+/// its owner's run queue. The runtime reference travels with the message.
+unsafe fn wake_remote(t: *mut Tasklet) {
+    let owner = (*t).owner().clone();
+    if !owner.post(Msg::Ready(t)) {
+        // The owner's scheduler is gone; its exit already took the tasklet off every channel,
+        // so this cannot happen for a waiter. Nothing to do.
+    }
+}
+
+/// `slp_tasklet_insert` / `slp_tasklet_run` on another thread's tasklet: appended to its
+/// owner's queue, the owner is woken.
+pub unsafe fn insert_remote(t: *mut Tasklet) -> Status {
+    if (*t).life.get() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
+        return fail(E_DEAD, format!("insert: {} is dead or its thread has exited", (*t).describe()));
+    }
+    if (*t).is_blocked() {
+        return fail(E_STATE, format!("insert: {} is blocked", (*t).describe()));
+    }
+    tasklet::retain(t);
+    let owner = (*t).owner().clone();
+    if !owner.post(Msg::Insert(t)) {
+        tasklet::release(t);
+        return fail(E_DEAD, "insert: the tasklet's thread has exited");
+    }
+    OK
+}
+
+/// `slp_tasklet_kill` / `slp_tasklet_throw` on another thread's tasklet: always pending. A
+/// blocked target leaves its channel (balance corrected) before this returns; the owner
+/// applies the rest.
+pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> Status {
+    if (*t).life.get() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
+        return if code == E_KILLED {
+            OK
+        } else {
+            fail(E_DEAD, format!("throw: {} is dead or its thread has exited", (*t).describe()))
+        };
+    }
+    channel::remove_waiter(t);
+    tasklet::retain(t);
+    let owner = (*t).owner().clone();
+    if !owner.post(Msg::Throw(t, code, data)) {
+        tasklet::release(t);
+    }
+    OK
 }
 
 /// The last reference to `t` went (SPEC §3 ownership).
@@ -925,35 +1066,38 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
         (*t).refs.store(1, Ordering::Relaxed);
         return;
     }
+    let owner_alive = (*t).owner().alive.load(Ordering::Relaxed);
     match (*t).life.get() {
         Life::Dead => tasklet::free(t),
         Life::Fresh => {
             // Paused and never started: discard it without running.
             match sched_opt() {
-                Some(s) if s.shared.thread_id == (*t).owner().thread_id => s.discard_fresh(t),
+                Some(s) if ptr::eq(&*s.shared, &**(*t).owner()) => s.discard_fresh(t),
                 _ => discard_fresh_foreign(t),
             }
+            tasklet::free(t);
+        }
+        Life::Started if !owner_alive => {
+            // Its thread is gone and it refused to end: its stack stays leaked (never freed
+            // under frames that may still be referenced); the handle memory can go.
             tasklet::free(t);
         }
         Life::Started => {
             // Paused after running: kill it (pending) so that it can clean up; the runtime
             // holds it until it ends.
+            (*t).refs.store(1, Ordering::Relaxed);
             match sched_opt() {
-                Some(s) if s.shared.thread_id == (*t).owner().thread_id => {
-                    (*t).refs.store(1, Ordering::Relaxed);
+                Some(s) if ptr::eq(&*s.shared, &**(*t).owner()) => {
                     (*t).pending.set(E_KILLED);
+                    (*t).rt_ref.set(true);
                     s.ring_append(t);
                 }
                 _ => {
-                    // Another thread dropped the last reference of a paused tasklet. Without
-                    // cross-thread wake-ups the tasklet cannot be resumed from here: keep it
-                    // (leaked, never freed under its stack) and say so.
-                    (*t).refs.store(1, Ordering::Relaxed);
-                    eprintln!(
-                        "libslp: the last reference to paused {} was released on another \
-                         thread; it is kept alive",
-                        (*t).describe()
-                    );
+                    // The message holds the reference; the owner applies the kill.
+                    let owner = (*t).owner().clone();
+                    if !owner.post(Msg::Throw(t, E_KILLED, ptr::null_mut())) {
+                        tasklet::free(t);
+                    }
                 }
             }
         }
@@ -969,6 +1113,104 @@ unsafe fn discard_fresh_foreign(t: *mut Tasklet) {
         drop(c.into_stack());
     }
     (*t).free_arg();
+}
+
+/// How many rounds of kills a thread's exit gives its tasklets before it gives up on them.
+const EXIT_KILL_ROUNDS: usize = 16;
+
+/// Tears down the calling thread's scheduler (SPEC §5.4): every tasklet is killed —
+/// never-started ones discarded, blocked ones taken off their channels, started ones resumed
+/// with SLP_E_KILLED until they end (bounded) — then the scheduler stops participating and
+/// its memory goes. Surviving handles report thread_id -1 and not alive. Returns false if it
+/// cannot run now (not on the main tasklet, or inside a run).
+pub unsafe fn teardown_current(thread_exit: bool) -> bool {
+    let p = SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut());
+    if p.is_null() {
+        return true;
+    }
+    let s = &*p;
+    if s.running() != s.main || s.in_run.get() {
+        return false;
+    }
+    s.switch_trap.set(0);
+    for _round in 0..EXIT_KILL_ROUNDS {
+        if s.shared.has_mail() {
+            s.drain_inbox();
+        }
+        let mut victims = Vec::new();
+        let mut t = s.started.get();
+        while !t.is_null() {
+            victims.push(t);
+            t = (*t).all_next.get();
+        }
+        let mut t = (*s.main).next.get();
+        while !t.is_null() && t != s.main {
+            if (*t).life.get() == Life::Fresh {
+                victims.push(t);
+            }
+            t = (*t).next.get();
+        }
+        if victims.is_empty() {
+            break;
+        }
+        for &t in &victims {
+            tasklet::retain(t);
+        }
+        for &t in &victims {
+            if (*t).life.get() == Life::Fresh {
+                s.discard_fresh(t);
+            } else if (*t).life.get() == Life::Started {
+                s.throw_local(t, E_KILLED, ptr::null_mut(), true);
+            }
+        }
+        for &t in &victims {
+            tasklet::release(t);
+        }
+        let _ = s.run();
+    }
+    // Tasklets that refused to end: off every queue and channel, their stacks leaked.
+    let mut stubborn = Vec::new();
+    let mut t = s.started.get();
+    while !t.is_null() {
+        stubborn.push(t);
+        let n = (*t).all_next.get();
+        channel::remove_waiter(t);
+        if (*t).in_ring() {
+            s.ring_unlink(t);
+        }
+        s.started_remove(t);
+        t = n;
+    }
+    if !stubborn.is_empty() {
+        eprintln!(
+            "libslp: thread {} {}: {} tasklet(s) kept running after {EXIT_KILL_ROUNDS} kills; \
+             their stacks are leaked",
+            s.shared.thread_id,
+            if thread_exit { "exits" } else { "shuts its scheduler down" },
+            stubborn.len()
+        );
+    }
+    SCHED.with(|c| c.set(ptr::null_mut()));
+    // From here on the scheduler refuses messages and its tasklets report thread_id -1.
+    let leftovers = s.shared.leave();
+    for t in stubborn {
+        s.drop_runtime_ref(t);
+    }
+    for m in leftovers {
+        match m {
+            Msg::Ready(t) => s.drop_runtime_ref(t),
+            Msg::Insert(t) | Msg::Throw(t, _, _) => tasklet::release(t),
+        }
+    }
+    s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
+    let main = s.main;
+    (*main).thread_id.store(-1, Ordering::Relaxed);
+    (*main).life.set(Life::Dead);
+    (*main).next.set(ptr::null_mut());
+    (*main).prev.set(ptr::null_mut());
+    drop(Box::from_raw(p));
+    tasklet::release(main);
+    true
 }
 
 pub fn set_default_stack_size(bytes: usize) -> Status {

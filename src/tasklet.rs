@@ -1,20 +1,21 @@
 //! The tasklet object: a C function running on its own stack (a corosensei coroutine), with
 //! Stackless's flags and reference counting (SPEC §1, §2, §3).
 //!
-//! Threading rule: every `Cell` field is touched only by the owner thread, except the channel
-//! transfer fields (`xfer`, `xfer_status`, `blocked_on`), which are written under the lock of
-//! the channel the tasklet waits on. `refs` and `thread_id` are atomics usable from any thread.
+//! Threading rule: every `Cell` field is touched only by the owner thread. The channel
+//! transfer fields (`blocked_on`, `xfer`, `xfer_status`, `xfer_data`) are atomics written under
+//! the lock of the channel the tasklet waits on (by a partner or a killer on any thread) and
+//! read by the owner after it is woken; `refs` and `thread_id` are atomics usable anywhere.
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicI32, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
 
 use crate::channel::Channel;
-use crate::scheduler::Shared;
+use crate::wake::Shared;
 use crate::stack::SlpStack;
 use crate::status::Status;
 
@@ -49,6 +50,12 @@ pub struct Tasklet {
     // Run-queue links (circular, intrusive). Null when not in the run queue.
     pub(crate) next: Cell<*mut Tasklet>,
     pub(crate) prev: Cell<*mut Tasklet>,
+    /// The runtime holds a reference: the tasklet is in the run queue, blocked, or on its way
+    /// back to the queue from another thread.
+    pub(crate) rt_ref: Cell<bool>,
+    // Links of the owner's list of started, not yet dead tasklets (for thread exit).
+    pub(crate) all_next: Cell<*mut Tasklet>,
+    pub(crate) all_prev: Cell<*mut Tasklet>,
     pub(crate) life: Cell<Life>,
     pub(crate) is_main: bool,
     pub(crate) atomic: Cell<bool>,
@@ -70,11 +77,11 @@ pub struct Tasklet {
     /// Data of the last user exception delivered to this tasklet (`slp_exception_data`).
     pub(crate) exc_data: Cell<*mut c_void>,
     /// Channel this tasklet waits on (null if not blocked on a channel).
-    pub(crate) blocked_on: Cell<*const Channel>,
+    pub(crate) blocked_on: AtomicPtr<Channel>,
     /// Value handed over by a channel partner, and the status of the transfer.
-    pub(crate) xfer: Cell<*mut c_void>,
-    pub(crate) xfer_status: Cell<Status>,
-    pub(crate) xfer_data: Cell<*mut c_void>,
+    pub(crate) xfer: AtomicPtr<c_void>,
+    pub(crate) xfer_status: AtomicI32,
+    pub(crate) xfer_data: AtomicPtr<c_void>,
     /// Return value of the function once dead.
     pub(crate) result: Cell<i32>,
 }
@@ -96,6 +103,9 @@ impl Tasklet {
             owner: UnsafeCell::new(owner),
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
+            rt_ref: Cell::new(false),
+            all_next: Cell::new(ptr::null_mut()),
+            all_prev: Cell::new(ptr::null_mut()),
             life: Cell::new(if is_main { Life::Started } else { Life::Fresh }),
             is_main,
             atomic: Cell::new(false),
@@ -110,10 +120,10 @@ impl Tasklet {
             pending: Cell::new(0),
             pending_data: Cell::new(ptr::null_mut()),
             exc_data: Cell::new(ptr::null_mut()),
-            blocked_on: Cell::new(ptr::null()),
-            xfer: Cell::new(ptr::null_mut()),
-            xfer_status: Cell::new(0),
-            xfer_data: Cell::new(ptr::null_mut()),
+            blocked_on: AtomicPtr::new(ptr::null_mut()),
+            xfer: AtomicPtr::new(ptr::null_mut()),
+            xfer_status: AtomicI32::new(0),
+            xfer_data: AtomicPtr::new(ptr::null_mut()),
             result: Cell::new(0),
         }))
     }
@@ -131,11 +141,20 @@ impl Tasklet {
     }
     #[inline]
     pub fn is_blocked(&self) -> bool {
-        !self.blocked_on.get().is_null()
+        !self.blocked_on.load(Ordering::Acquire).is_null()
     }
+    /// Not ended, and its thread still exists.
     #[inline]
     pub fn is_alive(&self) -> bool {
-        self.life.get() != Life::Dead
+        self.life.get() != Life::Dead && self.owner().alive.load(Ordering::Relaxed)
+    }
+    /// Owner thread id, or -1 once that thread's scheduler is gone.
+    pub fn thread_id(&self) -> i64 {
+        if self.owner().alive.load(Ordering::Relaxed) {
+            self.thread_id.load(Ordering::Relaxed)
+        } else {
+            -1
+        }
     }
 
     /// A printable name for messages: the user's name or the address.
@@ -182,7 +201,11 @@ pub unsafe fn release(t: *mut Tasklet) {
     }
 }
 
-/// Frees the memory of a tasklet that has no references and no stack in use.
+/// Frees the memory of a tasklet that has no references. A coroutine still suspended in it
+/// (its thread exited while it refused to end) is leaked, never unwound: its frames are C code.
 pub(crate) unsafe fn free(t: *mut Tasklet) {
+    if let Some(c) = (*(*t).coro.get()).take() {
+        std::mem::forget(c);
+    }
     drop(Box::from_raw(t));
 }

@@ -1,7 +1,10 @@
 //! C API: the calling thread's scheduler (SPEC §4.1).
 
-use super::{guard, slp_status, SLP_E_PANIC};
+use std::ffi::{c_char, c_void};
+
+use super::{guard, slp_status, SLP_OK, SLP_E_PANIC};
 use crate::scheduler::{self, sched};
+use crate::status::{fail, E_INVALID, E_STATE};
 use crate::tasklet::Tasklet;
 
 /// The tasklet running on the calling thread (the main tasklet when called from the thread's
@@ -21,7 +24,11 @@ pub extern "C" fn slp_main() -> *mut Tasklet {
 /// (`stackless.runcount`). While the main tasklet is inside slp_run it is not counted.
 #[no_mangle]
 pub extern "C" fn slp_runcount() -> i32 {
-    guard!(0, sched().runcount())
+    guard!(0, {
+        let s = sched();
+        s.sync();
+        s.runcount()
+    })
 }
 
 /// The calling thread's libslp id: > 0, never reused within the process. Creates no
@@ -90,6 +97,125 @@ pub extern "C" fn slp_run_for(budget_ns: i64) -> slp_status {
             sched().run()
         } else {
             sched().run_for(budget_ns)
+        }
+    })
+}
+
+/// Like slp_run, for a thread that only runs tasklets (a worker): when no tasklet is runnable,
+/// the thread sleeps — after a spin of at most a few tens of microseconds, then without using
+/// CPU — until another thread makes one of its tasklets runnable (a channel partner, an insert,
+/// a kill), then goes on running. Main tasklet only.
+/// `timeout_ns`: nanoseconds from the call; negative waits without limit; 0 runs what is
+/// runnable now and returns.
+/// Returns SLP_E_TIMEOUT when the timeout has passed (the normal end of a bounded call);
+/// SLP_OK after slp_scheduler_wakeup() named this thread (requested before or during the
+/// call); a tasklet's uncaught error (as slp_run); SLP_E_DEADLOCK when nothing could ever wake
+/// the thread (no timeout, and every other participating thread is asleep in libslp);
+/// SLP_E_STATE (called from a non-main tasklet); SLP_E_SWITCH_TRAP.
+#[no_mangle]
+pub extern "C" fn slp_run_wait(timeout_ns: i64) -> slp_status {
+    guard!(SLP_E_PANIC, unsafe { sched().run_wait(timeout_ns) })
+}
+
+/// Makes the slp_run_wait of thread `thread_id` (see slp_thread_id) return SLP_OK: at once if
+/// it is waiting, else when it next calls slp_run_wait (the request is kept until then). Any
+/// thread. Returns SLP_OK, or SLP_E_INVALID when no live libslp scheduler has that id.
+#[no_mangle]
+pub extern "C" fn slp_scheduler_wakeup(thread_id: i64) -> slp_status {
+    guard!(SLP_E_PANIC, match scheduler::lookup_thread(thread_id) {
+        Some(sh) => {
+            sh.request_wakeup();
+            SLP_OK
+        }
+        None => fail(
+            E_INVALID,
+            format!("slp_scheduler_wakeup: no libslp thread has id {thread_id}"),
+        ),
+    })
+}
+
+/// A wake-up callback: `fn(thread_id, user_data)`.
+pub type slp_wakeup_fn = Option<unsafe extern "C" fn(thread_id: i64, user_data: *mut c_void)>;
+
+/// Installs (or, with NULL, removes) the calling thread's wake-up callback, for a host thread
+/// that runs its own event loop: when another thread makes one of this thread's tasklets
+/// runnable while this thread is not waiting inside libslp, `fn(this_thread_id, user_data)` is
+/// called on the waking thread. It must be quick and thread-safe (post an event to the host's
+/// loop, which then calls slp_run on this thread). A thread waiting inside libslp is woken
+/// directly instead. Returns SLP_OK.
+#[no_mangle]
+pub unsafe extern "C" fn slp_set_wakeup_callback(
+    fn_: slp_wakeup_fn,
+    user_data: *mut c_void,
+) -> slp_status {
+    guard!(SLP_E_PANIC, {
+        sched().shared.set_callback(fn_.map(|f| (f, user_data as usize)));
+        SLP_OK
+    })
+}
+
+/// Turns deadlock detection on or off for the whole process and returns the old setting
+/// (default on). With it off, a blocked main tasklet or a slp_run_wait without timeout sleeps
+/// until woken even when no other participating thread is awake — for hosts that wake threads
+/// by means libslp cannot see.
+#[no_mangle]
+pub extern "C" fn slp_set_deadlock_detection(on: bool) -> bool {
+    crate::wake::set_detection(on)
+}
+
+/// Shuts the calling thread's scheduler down now, as if the thread exited (SPEC §5.4): each of
+/// its tasklets is killed — never-started ones discarded (arg_free runs), started ones resumed
+/// with SLP_E_KILLED until they end (a tasklet that refuses 16 times is reported on stderr and
+/// its stack leaked) — tasklets blocked on channels leave them (balance corrected), and
+/// surviving handles report slp_tasklet_thread_id() == -1 and not alive. The thread stops
+/// participating; a later libslp call on it creates a new scheduler.
+/// Returns SLP_OK, or SLP_E_STATE when called from a non-main tasklet or inside slp_run.
+#[no_mangle]
+pub extern "C" fn slp_scheduler_shutdown() -> slp_status {
+    guard!(SLP_E_PANIC, unsafe {
+        if scheduler::teardown_current(false) {
+            SLP_OK
+        } else {
+            fail(
+                E_STATE,
+                "slp_scheduler_shutdown: call it from the thread's main tasklet, outside slp_run",
+            )
+        }
+    })
+}
+
+/// Adopts a thread the host created: gives it a scheduler now, so it participates in deadlock
+/// detection (SPEC §5.3) from this call on (mo-threads RegisterThread). `name` (may be NULL)
+/// is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
+/// scheduler does the same implicitly.
+/// Returns SLP_OK, or SLP_E_STATE if the thread is already registered.
+#[no_mangle]
+pub unsafe extern "C" fn slp_thread_register(name: *const c_char) -> slp_status {
+    guard!(SLP_E_PANIC, {
+        let _ = name;
+        if sched().set_registered(true) {
+            return fail(E_STATE, "slp_thread_register: this thread is already registered");
+        }
+        SLP_OK
+    })
+}
+
+/// Ends the calling thread's participation: its scheduler is shut down as by
+/// slp_scheduler_shutdown. Returns SLP_OK; SLP_E_STATE if the thread has no scheduler, or the
+/// call comes from a non-main tasklet or inside slp_run.
+#[no_mangle]
+pub extern "C" fn slp_thread_unregister() -> slp_status {
+    guard!(SLP_E_PANIC, unsafe {
+        if scheduler::sched_opt().is_none() {
+            return fail(E_STATE, "slp_thread_unregister: this thread has no libslp scheduler");
+        }
+        if scheduler::teardown_current(false) {
+            SLP_OK
+        } else {
+            fail(
+                E_STATE,
+                "slp_thread_unregister: call it from the thread's main tasklet, outside slp_run",
+            )
         }
     })
 }

@@ -161,47 +161,60 @@ pub unsafe extern "C" fn slp_tasklet_release(t: *mut Tasklet) {
     }
 }
 
-/// The scheduler of the calling thread when it owns `t`, else SLP_E_WRONG_THREAD.
-unsafe fn owner_sched(t: *mut Tasklet, func: &str) -> Result<&'static Scheduler, slp_status> {
+/// Where a call on `t` is served: by the calling thread's scheduler when it owns `t`, or by
+/// a message to the owner thread.
+enum Target {
+    Local(&'static Scheduler),
+    Remote,
+}
+
+unsafe fn target(t: *mut Tasklet, func: &str) -> Result<Target, slp_status> {
     let s = sched();
-    let tid = (*t).thread_id.load(std::sync::atomic::Ordering::Relaxed);
-    if tid != s.shared.thread_id {
-        if tid == -1 {
-            return Err(fail(E_DEAD, format!("{func}: the tasklet's thread has exited")));
-        }
-        return Err(fail(
-            E_WRONG_THREAD,
-            format!(
-                "{func}: {} belongs to thread {tid}, not the calling thread {}",
-                (*t).describe(),
-                s.shared.thread_id
-            ),
-        ));
+    if std::ptr::eq(&**(*t).owner(), &*s.shared) {
+        return Ok(Target::Local(s));
     }
-    Ok(s)
+    if (*t).thread_id() == -1 {
+        return Err(fail(E_DEAD, format!("{func}: the tasklet's thread has exited")));
+    }
+    Ok(Target::Remote)
+}
+
+unsafe fn wrong_thread(t: *mut Tasklet, func: &str) -> slp_status {
+    fail(
+        E_WRONG_THREAD,
+        format!(
+            "{func}: {} belongs to thread {}, not the calling thread {}",
+            (*t).describe(),
+            (*t).thread_id(),
+            scheduler::thread_id()
+        ),
+    )
 }
 
 /// Appends a paused tasklet to its thread's run queue (`tasklet.insert()`). Already runnable:
-/// SLP_OK, nothing changes. Owner thread only in this version.
-/// Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead); SLP_E_STATE (blocked, or the main
-/// tasklet while it is inside slp_run); SLP_E_WRONG_THREAD (another thread's tasklet).
+/// SLP_OK, nothing changes. Any thread: another thread's tasklet is appended to its owner's
+/// queue, and the owner is woken (if it sleeps in libslp) or its wake-up callback is called.
+/// Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead, or its thread exited);
+/// SLP_E_STATE (blocked, or the main tasklet while it is inside slp_run).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_insert(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_insert", "t");
-    guard!(SLP_E_PANIC, match owner_sched(t, "slp_tasklet_insert") {
-        Ok(s) => s.insert(t),
+    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_insert") {
+        Ok(Target::Local(s)) => s.insert(t),
+        Ok(Target::Remote) => scheduler::insert_remote(t),
         Err(e) => e,
     })
 }
 
 /// Takes `t` out of the run queue: it becomes paused (`tasklet.remove()`). Already paused:
-/// SLP_OK. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE (t is the current
-/// tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
+/// SLP_OK. Owner thread only. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE
+/// (t is the current tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_remove", "t");
-    guard!(SLP_E_PANIC, match owner_sched(t, "slp_tasklet_remove") {
-        Ok(s) => s.remove(t),
+    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_remove") {
+        Ok(Target::Local(s)) => s.remove(t),
+        Ok(Target::Remote) => wrong_thread(t, "slp_tasklet_remove"),
         Err(e) => e,
     })
 }
@@ -211,13 +224,15 @@ pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
 /// caller resumes. `t` current: SLP_OK at once.
 /// Returns SLP_OK (or the caller's own pending delivery when it resumes: SLP_E_KILLED, a user
 /// code, or a tasklet's uncaught error for the main tasklet); SLP_E_INVALID; SLP_E_DEAD;
-/// SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP;
-/// SLP_E_WRONG_THREAD.
+/// SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP.
+/// Another thread's tasklet: like slp_tasklet_insert (appended to its owner's queue, the
+/// owner woken; nothing switches here).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_run", "t");
-    guard!(SLP_E_PANIC, match owner_sched(t, "slp_tasklet_run") {
-        Ok(s) => s.run_tasklet(t),
+    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_run") {
+        Ok(Target::Local(s)) => s.run_tasklet(t),
+        Ok(Target::Remote) => scheduler::insert_remote(t),
         Err(e) => e,
     })
 }
@@ -228,8 +243,9 @@ pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_switch", "t");
-    guard!(SLP_E_PANIC, match owner_sched(t, "slp_tasklet_switch") {
-        Ok(s) => s.switch_to(t),
+    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_switch") {
+        Ok(Target::Local(s)) => s.switch_to(t),
+        Ok(Target::Remote) => wrong_thread(t, "slp_tasklet_switch"),
         Err(e) => e,
     })
 }
@@ -240,9 +256,11 @@ pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
 /// makes it runnable. A never-started tasklet ends without running (arg_free runs). A dead
 /// one: SLP_OK, no-op. Killing the current tasklet returns SLP_E_KILLED to the caller. A kill
 /// is delivered once: a tasklet that handles it and goes on stays alive.
+/// From another thread a kill is always pending (`pending` is ignored): a blocked target
+/// leaves its channel (balance corrected) before this returns, and its owner thread is woken
+/// to deliver the kill.
 /// Returns SLP_OK (or the caller's own pending delivery when it resumes); SLP_E_KILLED (t is
-/// the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap);
-/// SLP_E_WRONG_THREAD.
+/// the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp_status {
     require!(t, "slp_tasklet_kill", "t");
@@ -250,9 +268,10 @@ pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp
         if !(*t).is_alive() {
             return OK;
         }
-        match owner_sched(t, "slp_tasklet_kill") {
-            Ok(s) => s.throw(t, E_KILLED, ptr::null_mut(), pending),
-            Err(e) => e,
+        match target(t, "slp_tasklet_kill") {
+            Ok(Target::Local(s)) => s.throw_local(t, E_KILLED, ptr::null_mut(), pending),
+            Ok(Target::Remote) => scheduler::throw_remote(t, E_KILLED, ptr::null_mut()),
+            Err(_) => OK, // its thread exited: it is dead
         }
     })
 }
@@ -261,9 +280,10 @@ pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp
 /// t's blocking call returns `code`, and slp_exception_data() then returns `data` in `t`.
 /// A never-started tasklet ends without running and `code` is reported like an uncaught
 /// error: returned by this call when `pending` is false, by the next slp_run when true.
-/// Throwing to the caller itself returns `code` at once.
+/// Throwing to the caller itself returns `code` at once. From another thread a throw is
+/// always pending, like a kill.
 /// Returns SLP_OK (or the caller's own pending delivery); `code` (see above); SLP_E_INVALID
-/// (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP; SLP_E_WRONG_THREAD.
+/// (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_throw(
     t: *mut Tasklet,
@@ -279,8 +299,9 @@ pub unsafe extern "C" fn slp_tasklet_throw(
         if !(*t).is_alive() {
             return fail(E_DEAD, format!("slp_tasklet_throw: {} is dead", (*t).describe()));
         }
-        match owner_sched(t, "slp_tasklet_throw") {
-            Ok(s) => s.throw(t, code, data, pending),
+        match target(t, "slp_tasklet_throw") {
+            Ok(Target::Local(s)) => s.throw_local(t, code, data, pending),
+            Ok(Target::Remote) => scheduler::throw_remote(t, code, data),
             Err(e) => e,
         }
     })
@@ -312,27 +333,49 @@ pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64
     })
 }
 
+/// On the owner thread, applies the requests other threads posted for it, so that a query
+/// right after a remote insert or kill sees their effect.
+unsafe fn sync_owner(t: *const Tasklet) {
+    if let Some(s) = scheduler::sched_opt() {
+        if std::ptr::eq(&**(*t).owner(), &*s.shared) {
+            s.sync();
+        }
+    }
+}
+
 /// True if `t` has not ended (started or runnable, or created paused). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_alive(t: *const Tasklet) -> bool {
+    if !t.is_null() {
+        sync_owner(t);
+    }
     !t.is_null() && (*t).is_alive()
 }
 
 /// True if `t` waits on a channel (or, later, a signal, lock or timer). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_blocked(t: *const Tasklet) -> bool {
+    if !t.is_null() {
+        sync_owner(t);
+    }
     !t.is_null() && (*t).is_blocked()
 }
 
 /// True if `t` is in its run queue or blocked. False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_scheduled(t: *const Tasklet) -> bool {
+    if !t.is_null() {
+        sync_owner(t);
+    }
     !t.is_null() && ((*t).in_ring() || (*t).is_blocked())
 }
 
 /// True if `t` is alive but in no queue (not runnable, not blocked, not current).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_paused(t: *const Tasklet) -> bool {
+    if !t.is_null() {
+        sync_owner(t);
+    }
     !t.is_null()
         && (*t).is_alive()
         && !(*t).in_ring()
@@ -361,7 +404,7 @@ pub unsafe extern "C" fn slp_tasklet_thread_id(t: *const Tasklet) -> i64 {
     if t.is_null() {
         return 0;
     }
-    (*t).thread_id.load(std::sync::atomic::Ordering::Relaxed)
+    (*t).thread_id()
 }
 
 /// Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on

@@ -1,0 +1,285 @@
+//! Cross-thread wake-ups, parking and deadlock detection (SPEC §5.2, §5.3).
+//!
+//! Each scheduler has a `Shared` part other threads may touch: an inbox of messages (a
+//! partner's transfer completed, insert, kill/throw) and a parking slot. The owner drains its
+//! inbox whenever its dispatch loop runs; when it has nothing to run it spins briefly, then
+//! sleeps on its condition variable until a message or a re-check arrives.
+//!
+//! Deadlock detection counts *participating* threads (those with a scheduler) and how many of
+//! them are awake (not asleep in libslp). A thread about to sleep with no deadline while it is
+//! the only awake participant could never be woken: it gets SLP_E_DEADLOCK instead. A waker
+//! marks the sleeper awake itself (under the global lock) before notifying it, so a wake-up in
+//! flight is never mistaken for a deadlock. When a participant leaves, every sleeper is woken
+//! to re-check.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::tasklet::Tasklet;
+
+/// A message for a scheduler, sent by another thread. Each holds a reference to its tasklet.
+pub enum Msg {
+    /// The tasklet's wait ended (a partner took or gave its value, or the channel shut down):
+    /// put it back in the run queue. The reference is the runtime's (it was blocked).
+    Ready(*mut Tasklet),
+    /// `slp_tasklet_insert` / `slp_tasklet_run` from another thread (a message reference).
+    Insert(*mut Tasklet),
+    /// `slp_tasklet_kill` / `slp_tasklet_throw` from another thread (a message reference).
+    Throw(*mut Tasklet, i32, *mut c_void),
+}
+
+/// `void fn(int64_t thread_id, void *user_data)`.
+pub type WakeFn = unsafe extern "C" fn(thread_id: i64, user_data: *mut c_void);
+
+pub struct Shared {
+    pub thread_id: i64,
+    /// The tasklet running on this thread (for `slp_tasklet_is_current` from anywhere).
+    pub running: AtomicPtr<Tasklet>,
+    /// Set while the owner thread's scheduler exists.
+    pub alive: AtomicBool,
+    inbox: Mutex<Vec<Msg>>,
+    /// The inbox is (probably) not empty.
+    mail: AtomicBool,
+    /// Asleep in libslp and not counted as awake (changed under the global lock).
+    sleeping: AtomicBool,
+    /// Inside libslp waiting for work (spinning or asleep): no wake-up callback needed.
+    waiting: AtomicBool,
+    /// slp_scheduler_wakeup was called: the waiting run returns.
+    wakeup_req: AtomicBool,
+    cv: Condvar,
+    wake_cb: Mutex<Option<(WakeFn, usize)>>,
+    has_cb: AtomicBool,
+}
+
+// SAFETY: the raw tasklet pointers in the inbox are only dereferenced by the owner thread
+// (or under the rules of tasklet.rs); everything else is atomics and locks.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+struct Global {
+    participants: usize,
+    awake: usize,
+    /// Every live scheduler's shared part (for re-checks, bind_thread, wakeup by id).
+    threads: Vec<Arc<Shared>>,
+}
+
+fn global() -> &'static Mutex<Global> {
+    static G: OnceLock<Mutex<Global>> = OnceLock::new();
+    G.get_or_init(|| Mutex::new(Global { participants: 0, awake: 0, threads: Vec::new() }))
+}
+
+static DETECT: AtomicBool = AtomicBool::new(true);
+
+/// Turns deadlock detection on or off (process-wide); returns the old setting.
+pub fn set_detection(on: bool) -> bool {
+    DETECT.swap(on, Ordering::SeqCst)
+}
+
+/// How long an idle thread spins for work before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
+
+/// Why `wait_for_work` returned.
+pub enum Woke {
+    /// Messages arrived: drain the inbox.
+    Mail,
+    /// slp_scheduler_wakeup.
+    WakeupRequest,
+    /// The deadline passed.
+    Deadline,
+    /// Nothing could ever wake this thread.
+    Deadlock,
+}
+
+impl Shared {
+    /// Registers a new participating scheduler.
+    pub fn join(thread_id: i64) -> Arc<Shared> {
+        let s = Arc::new(Shared {
+            thread_id,
+            running: AtomicPtr::new(std::ptr::null_mut()),
+            alive: AtomicBool::new(true),
+            inbox: Mutex::new(Vec::new()),
+            mail: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            wakeup_req: AtomicBool::new(false),
+            cv: Condvar::new(),
+            wake_cb: Mutex::new(None),
+            has_cb: AtomicBool::new(false),
+        });
+        let mut g = global().lock();
+        g.participants += 1;
+        g.awake += 1;
+        g.threads.retain(|t| t.thread_id != thread_id);
+        g.threads.push(s.clone());
+        s
+    }
+
+    /// The scheduler is going away: it stops participating, refuses further messages, and
+    /// every sleeper re-checks for deadlock. Returns the messages still queued.
+    pub fn leave(&self) -> Vec<Msg> {
+        let rest = {
+            let mut ib = self.inbox.lock();
+            self.alive.store(false, Ordering::SeqCst);
+            self.mail.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *ib)
+        };
+        let mut g = global().lock();
+        g.participants -= 1;
+        g.awake -= 1;
+        g.threads.retain(|t| !std::ptr::eq(&**t, self));
+        let mut woken = 0;
+        for t in &g.threads {
+            if t.sleeping.swap(false, Ordering::SeqCst) {
+                woken += 1;
+                t.cv.notify_one();
+            }
+        }
+        g.awake += woken;
+        rest
+    }
+
+    pub fn lookup(thread_id: i64) -> Option<Arc<Shared>> {
+        global().lock().threads.iter().find(|t| t.thread_id == thread_id).cloned()
+    }
+
+    /// Queues `m` for the owner thread and wakes it. Returns false (message not queued) when
+    /// the owner's scheduler is gone.
+    pub fn post(&self, m: Msg) -> bool {
+        {
+            let mut ib = self.inbox.lock();
+            if !self.alive.load(Ordering::Relaxed) {
+                return false;
+            }
+            ib.push(m);
+            self.mail.store(true, Ordering::SeqCst);
+        }
+        self.wake();
+        true
+    }
+
+    /// Wakes the owner if it sleeps in libslp, or calls its wake-up callback if it is outside
+    /// libslp.
+    pub fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            let mut g = global().lock();
+            if self.sleeping.swap(false, Ordering::SeqCst) {
+                g.awake += 1;
+                self.cv.notify_one();
+            }
+        } else if !self.waiting.load(Ordering::SeqCst) && self.has_cb.load(Ordering::Acquire) {
+            let cb = *self.wake_cb.lock();
+            if let Some((f, ud)) = cb {
+                // SAFETY: the host registered this callback for exactly this use.
+                unsafe { f(self.thread_id, ud as *mut c_void) };
+            }
+        }
+    }
+
+    pub fn request_wakeup(&self) {
+        self.wakeup_req.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    pub fn take_wakeup_request(&self) -> bool {
+        self.wakeup_req.load(Ordering::Relaxed) && self.wakeup_req.swap(false, Ordering::SeqCst)
+    }
+
+    pub fn set_callback(&self, cb: Option<(WakeFn, usize)>) {
+        *self.wake_cb.lock() = cb;
+        self.has_cb.store(cb.is_some(), Ordering::Release);
+    }
+
+    #[inline]
+    pub fn has_mail(&self) -> bool {
+        self.mail.load(Ordering::Acquire)
+    }
+
+    /// Takes every queued message (owner thread only).
+    pub fn take_mail(&self, into: &mut Vec<Msg>) {
+        let mut ib = self.inbox.lock();
+        self.mail.store(false, Ordering::Relaxed);
+        std::mem::swap(&mut *ib, into);
+    }
+
+    /// Could any other participating thread still wake this one? (Owner thread, before it
+    /// blocks with nothing runnable.)
+    pub fn others_awake(&self) -> bool {
+        if !DETECT.load(Ordering::Relaxed) {
+            return true;
+        }
+        global().lock().awake > 1
+    }
+
+    /// Waits until there is mail, a wake-up request (when `want_wakeup`), the deadline, or
+    /// a deadlock (owner thread only).
+    pub fn wait_for_work(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
+        self.waiting.store(true, Ordering::SeqCst);
+        let r = self.wait_inner(deadline, want_wakeup);
+        self.waiting.store(false, Ordering::SeqCst);
+        r
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
+        // Spin briefly: a partner thread busy in libslp usually answers within microseconds.
+        let spin_end = Instant::now() + SPIN;
+        let mut n = 0u32;
+        loop {
+            if self.has_mail() {
+                return Woke::Mail;
+            }
+            if want_wakeup && self.take_wakeup_request() {
+                return Woke::WakeupRequest;
+            }
+            n += 1;
+            if n % 64 == 0 {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Woke::Deadline;
+                }
+                if now >= spin_end {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        let mut g = global().lock();
+        loop {
+            if self.has_mail() {
+                return Woke::Mail;
+            }
+            if want_wakeup && self.take_wakeup_request() {
+                return Woke::WakeupRequest;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Woke::Deadline;
+            }
+            if deadline.is_none() && DETECT.load(Ordering::Relaxed) && g.awake <= 1 {
+                return Woke::Deadlock;
+            }
+            g.awake -= 1;
+            self.sleeping.store(true, Ordering::SeqCst);
+            // Pairs with `post`: mail is stored before `sleeping` is read there.
+            if self.has_mail() || (want_wakeup && self.wakeup_req.load(Ordering::SeqCst)) {
+                self.sleeping.store(false, Ordering::SeqCst);
+                g.awake += 1;
+                continue;
+            }
+            while self.sleeping.load(Ordering::SeqCst) {
+                match deadline {
+                    Some(d) => {
+                        if self.cv.wait_until(&mut g, d).timed_out()
+                            && self.sleeping.swap(false, Ordering::SeqCst)
+                        {
+                            g.awake += 1;
+                        }
+                    }
+                    None => self.cv.wait(&mut g),
+                }
+            }
+        }
+    }
+}
