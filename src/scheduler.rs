@@ -58,6 +58,8 @@ pub struct Scheduler {
     in_run: Cell<bool>,
     limit: Cell<Limit>,
     wait: Cell<Wait>,
+    /// `wait` is not `Wait::No` (a bool for the dispatch loop's fast path).
+    waiting_run: Cell<bool>,
     /// Tasklets switched into during the current run call.
     run_switched: Cell<u32>,
     /// An uncaught error (or a kill/throw of main) to be returned by the run call.
@@ -175,6 +177,7 @@ fn create_sched() -> &'static Scheduler {
         in_run: Cell::new(false),
         limit: Cell::new(Limit::None),
         wait: Cell::new(Wait::No),
+        waiting_run: Cell::new(false),
         run_switched: Cell::new(0),
         run_error: Cell::new(0),
         deferred_error: Cell::new(0),
@@ -442,10 +445,8 @@ impl Scheduler {
                 if self.run_error.get() != OK {
                     return OK; // the run call reports it
                 }
-                if let Wait::Until(_) = self.wait.get() {
-                    if self.shared.take_wakeup_request() {
-                        return OK;
-                    }
+                if self.waiting_run.get() && self.shared.take_wakeup_request() {
+                    return OK;
                 }
             }
             if next.is_null() {
@@ -963,12 +964,14 @@ impl Scheduler {
         self.in_run.set(true);
         self.limit.set(limit);
         self.wait.set(wait);
+        self.waiting_run.set(wait != Wait::No);
         self.run_switched.set(0);
         self.run_error.set(OK);
         let s = self.main_loop();
         self.in_run.set(false);
         self.limit.set(Limit::None);
         self.wait.set(Wait::No);
+        self.waiting_run.set(false);
         // Main takes its place just before the tasklet that would have run next, so that one
         // is first in the next call.
         let h = self.head.get();

@@ -56,6 +56,8 @@ pub unsafe extern "C" fn slp_channel_new_ex(
 ) -> slp_status {
     require!(out, "slp_channel_new_ex", "out");
     guard!(SLP_E_PANIC, {
+        // A thread that makes a channel participates from now on (SPEC §5.3).
+        let _ = crate::scheduler::sched();
         let (mut pref, mut cap, mut all) = (-1, 0, false);
         if !opts.is_null() {
             let o = &*opts;
