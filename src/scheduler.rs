@@ -432,6 +432,14 @@ impl Scheduler {
     /// uncaught error arrives. With nothing runnable and main blocked, or inside slp_run_wait,
     /// the thread sleeps until another thread sends work.
     unsafe fn main_loop(&self) -> Status {
+        self.shared.enter();
+        let s = self.main_loop_inner();
+        self.shared.leave_loop();
+        s
+    }
+
+    #[inline(always)]
+    unsafe fn main_loop_inner(&self) -> Status {
         let main = self.main;
         loop {
             if self.shared.has_mail() {

@@ -46,8 +46,9 @@ pub struct Shared {
     mail: AtomicBool,
     /// Asleep in libslp and not counted as awake (changed under the global lock).
     sleeping: AtomicBool,
-    /// Inside libslp waiting for work (spinning or asleep): no wake-up callback needed.
-    waiting: AtomicBool,
+    /// The thread is inside libslp's dispatch loop (running tasklets or waiting for work): it
+    /// will see new mail by itself, no wake-up callback needed.
+    inside: AtomicBool,
     /// slp_scheduler_wakeup was called: the waiting run returns.
     wakeup_req: AtomicBool,
     cv: Condvar,
@@ -104,7 +105,7 @@ impl Shared {
             inbox: Mutex::new(Vec::new()),
             mail: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
+            inside: AtomicBool::new(false),
             wakeup_req: AtomicBool::new(false),
             cv: Condvar::new(),
             wake_cb: Mutex::new(None),
@@ -170,12 +171,37 @@ impl Shared {
                 g.awake += 1;
                 self.cv.notify_one();
             }
-        } else if !self.waiting.load(Ordering::SeqCst) && self.has_cb.load(Ordering::Acquire) {
-            let cb = *self.wake_cb.lock();
-            if let Some((f, ud)) = cb {
-                // SAFETY: the host registered this callback for exactly this use.
-                unsafe { f(self.thread_id, ud as *mut c_void) };
+        } else if !self.inside.load(Ordering::SeqCst) && self.has_cb.load(Ordering::Acquire) {
+            self.call_callback();
+        }
+    }
+
+    fn call_callback(&self) {
+        let cb = *self.wake_cb.lock();
+        if let Some((f, ud)) = cb {
+            // SAFETY: the host registered this callback for exactly this use.
+            unsafe { f(self.thread_id, ud as *mut c_void) };
+        }
+    }
+
+    /// The owner enters its dispatch loop.
+    #[inline]
+    pub fn enter(&self) {
+        self.inside.store(true, Ordering::Relaxed);
+    }
+
+    /// The owner leaves its dispatch loop. With a wake-up callback installed, mail that arrived
+    /// while it was inside (and so rang no callback) is announced now, so that the host's loop
+    /// comes back for it.
+    #[inline]
+    pub fn leave_loop(&self) {
+        if self.has_cb.load(Ordering::Relaxed) {
+            self.inside.store(false, Ordering::SeqCst);
+            if self.mail.load(Ordering::SeqCst) {
+                self.call_callback();
             }
+        } else {
+            self.inside.store(false, Ordering::Relaxed);
         }
     }
 
@@ -217,13 +243,6 @@ impl Shared {
     /// Waits until there is mail, a wake-up request (when `want_wakeup`), the deadline, or
     /// a deadlock (owner thread only).
     pub fn wait_for_work(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
-        self.waiting.store(true, Ordering::SeqCst);
-        let r = self.wait_inner(deadline, want_wakeup);
-        self.waiting.store(false, Ordering::SeqCst);
-        r
-    }
-
-    fn wait_inner(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
         // Spin briefly: a partner thread busy in libslp usually answers within microseconds.
         let spin_end = Instant::now() + SPIN;
         let mut n = 0u32;
