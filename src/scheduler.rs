@@ -755,8 +755,10 @@ impl Scheduler {
     pub unsafe fn schedule(&self) -> Status {
         let me = self.running();
         let next = (*me).next.get();
-        if next == me && !self.limited() {
-            return OK; // alone: returns at once
+        // Alone: returns at once — unless another thread posted work (a woken partner must get
+        // its turn even while this tasklet keeps yielding).
+        if next == me && !self.limited() && !self.shared.has_mail() {
+            return OK;
         }
         if let Err(s) = self.check_trap() {
             return s;

@@ -80,8 +80,10 @@ pub fn set_detection(on: bool) -> bool {
     DETECT.swap(on, Ordering::SeqCst)
 }
 
-/// How long an idle thread spins for work before it sleeps.
+/// How long an idle thread spins (and yields) for work before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
+/// Spins before the idle thread starts yielding the CPU on each round.
+const PURE_SPINS: u32 = 16;
 
 /// Why `wait_for_work` returned.
 pub enum Woke {
@@ -244,6 +246,8 @@ impl Shared {
     /// a deadlock (owner thread only).
     pub fn wait_for_work(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
         // Spin briefly: a partner thread busy in libslp usually answers within microseconds.
+        // After a short pure spin, each round yields the CPU, so that a partner sharing this
+        // CPU can run instead of waiting for the spin to end.
         let spin_end = Instant::now() + SPIN;
         let mut n = 0u32;
         loop {
@@ -254,7 +258,7 @@ impl Shared {
                 return Woke::WakeupRequest;
             }
             n += 1;
-            if n % 64 == 0 {
+            if n >= PURE_SPINS {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     return Woke::Deadline;
@@ -262,8 +266,10 @@ impl Shared {
                 if now >= spin_end {
                     break;
                 }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
             }
-            std::hint::spin_loop();
         }
         let mut g = global().lock();
         loop {
