@@ -484,7 +484,10 @@ slp_status slp_scheduler_wakeup(int64_t thread_id);
  * runnable while this thread is not waiting inside libslp, `fn(this_thread_id, user_data)` is
  * called on the waking thread. It must be quick and thread-safe (post an event to the host's
  * loop, which then calls slp_run on this thread). A thread waiting inside libslp is woken
- * directly instead. Returns SLP_OK.
+ * directly instead. One case runs `fn` on this thread itself: when work arrived during a
+ * libslp call that will not serve it (a budgeted run that stopped, a blocking call that
+ * returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
+ * around its libslp calls. Returns SLP_OK.
  */
 slp_status slp_set_wakeup_callback(slp_wakeup_fn fn_, void *user_data);
 

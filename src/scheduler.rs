@@ -338,12 +338,12 @@ impl Scheduler {
             match m {
                 Msg::Ready(t) => {
                     // Its wait ended on another thread; the runtime reference came with it.
-                    if !(*t).in_ring() && (*t).life.get() != Life::Dead {
+                    if !(*t).in_ring() && (*t).life() != Life::Dead {
                         self.ring_append(t);
                     }
                 }
                 Msg::Insert(t) => {
-                    if (*t).life.get() != Life::Dead
+                    if (*t).life() != Life::Dead
                         && !(*t).in_ring()
                         && !(*t).is_blocked()
                         && !((*t).is_main && self.in_run.get())
@@ -353,7 +353,7 @@ impl Scheduler {
                     tasklet::release(t);
                 }
                 Msg::Throw(t, code, data) => {
-                    if (*t).life.get() == Life::Dead {
+                    if (*t).life() == Life::Dead {
                     } else if (*t).is_main {
                         // A kill or throw of this thread's main tasklet (always pending).
                         if self.in_run.get() {
@@ -432,10 +432,21 @@ impl Scheduler {
     /// uncaught error arrives. With nothing runnable and main blocked, or inside slp_run_wait,
     /// the thread sleeps until another thread sends work.
     unsafe fn main_loop(&self) -> Status {
-        self.shared.enter();
-        let s = self.main_loop_inner();
-        self.shared.leave_loop();
-        s
+        loop {
+            self.shared.enter();
+            let s = self.main_loop_inner();
+            if !self.shared.leave_loop() {
+                return s;
+            }
+            // Work arrived from another thread while this thread was inside (so its wake-up
+            // callback was not rung). A run that ended for lack of work goes back and serves
+            // it; otherwise the host is told through its own callback.
+            if self.in_run.get() && self.head.get().is_null() && s == OK && self.run_error.get() == OK {
+                continue;
+            }
+            self.shared.notify_self();
+            return s;
+        }
     }
 
     #[inline(always)]
@@ -520,8 +531,8 @@ impl Scheduler {
     /// Runs `t` (never main) until it suspends or ends.
     #[inline(always)]
     unsafe fn resume(&self, t: *mut Tasklet) {
-        if (*t).life.get() == Life::Fresh {
-            (*t).life.set(Life::Started);
+        if (*t).life() == Life::Fresh {
+            (*t).set_life(Life::Started);
             self.started_push(t);
         }
         self.set_running(t);
@@ -541,7 +552,7 @@ impl Scheduler {
             self.ring_unlink(t);
         }
         self.started_remove(t);
-        (*t).life.set(Life::Dead);
+        (*t).set_life(Life::Dead);
         (*t).result.set(rc);
         (*t).atomic.set(false);
         if let Some(c) = (*(*t).coro.get()).take() {
@@ -654,7 +665,7 @@ impl Scheduler {
         if (*t).in_ring() {
             self.ring_unlink(t);
         }
-        (*t).life.set(Life::Dead);
+        (*t).set_life(Life::Dead);
         if let Some(mut c) = (*(*t).coro.get()).take() {
             c.force_unwind(); // never started: only drops the initial closure
             self.pool.borrow_mut().give(c.into_stack());
@@ -878,7 +889,7 @@ impl Scheduler {
     /// kill or throw posted by another thread, always pending).
     pub unsafe fn throw_local(&self, t: *mut Tasklet, code: Status, data: *mut c_void, pending: bool) -> Status {
         let is_kill = code == E_KILLED;
-        if (*t).life.get() == Life::Dead {
+        if (*t).life() == Life::Dead {
             return if is_kill {
                 OK
             } else {
@@ -892,7 +903,7 @@ impl Scheduler {
             }
             return code;
         }
-        if (*t).life.get() == Life::Fresh {
+        if (*t).life() == Life::Fresh {
             self.discard_fresh(t);
             if is_kill {
                 return OK;
@@ -1037,7 +1048,7 @@ unsafe fn wake_remote(t: *mut Tasklet) {
 /// `slp_tasklet_insert` / `slp_tasklet_run` on another thread's tasklet: appended to its
 /// owner's queue, the owner is woken.
 pub unsafe fn insert_remote(t: *mut Tasklet) -> Status {
-    if (*t).life.get() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
+    if (*t).life() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
         return fail(E_DEAD, format!("insert: {} is dead or its thread has exited", (*t).describe()));
     }
     if (*t).is_blocked() {
@@ -1056,7 +1067,7 @@ pub unsafe fn insert_remote(t: *mut Tasklet) -> Status {
 /// blocked target leaves its channel (balance corrected) before this returns; the owner
 /// applies the rest.
 pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> Status {
-    if (*t).life.get() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
+    if (*t).life() == Life::Dead || !(*t).owner().alive.load(Ordering::Relaxed) {
         return if code == E_KILLED {
             OK
         } else {
@@ -1074,13 +1085,13 @@ pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> 
 
 /// The last reference to `t` went (SPEC §3 ownership).
 pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
-    if (*t).is_main && (*t).life.get() != Life::Dead {
+    if (*t).is_main && (*t).life() != Life::Dead {
         // The main tasklet belongs to its live thread; an over-release must not free it.
         (*t).refs.store(1, Ordering::Relaxed);
         return;
     }
     let owner_alive = (*t).owner().alive.load(Ordering::Relaxed);
-    match (*t).life.get() {
+    match (*t).life() {
         Life::Dead => tasklet::free(t),
         Life::Fresh => {
             // Paused and never started: discard it without running.
@@ -1120,7 +1131,7 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
 /// Discards a never-started tasklet from a thread other than its owner (its stack is simply
 /// unmapped: never-started stacks hold no frames).
 unsafe fn discard_fresh_foreign(t: *mut Tasklet) {
-    (*t).life.set(Life::Dead);
+    (*t).set_life(Life::Dead);
     if let Some(mut c) = (*(*t).coro.get()).take() {
         c.force_unwind();
         drop(c.into_stack());
@@ -1158,7 +1169,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> bool {
         }
         let mut t = (*s.main).next.get();
         while !t.is_null() && t != s.main {
-            if (*t).life.get() == Life::Fresh {
+            if (*t).life() == Life::Fresh {
                 victims.push(t);
             }
             t = (*t).next.get();
@@ -1170,9 +1181,9 @@ pub unsafe fn teardown_current(thread_exit: bool) -> bool {
             tasklet::retain(t);
         }
         for &t in &victims {
-            if (*t).life.get() == Life::Fresh {
+            if (*t).life() == Life::Fresh {
                 s.discard_fresh(t);
-            } else if (*t).life.get() == Life::Started {
+            } else if (*t).life() == Life::Started {
                 s.throw_local(t, E_KILLED, ptr::null_mut(), true);
             }
         }
@@ -1218,7 +1229,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> bool {
     s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
     let main = s.main;
     (*main).thread_id.store(-1, Ordering::Relaxed);
-    (*main).life.set(Life::Dead);
+    (*main).set_life(Life::Dead);
     (*main).next.set(ptr::null_mut());
     (*main).prev.set(ptr::null_mut());
     drop(Box::from_raw(p));

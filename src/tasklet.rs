@@ -9,7 +9,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicI32, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -29,6 +29,7 @@ pub type ArgFree = unsafe extern "C" fn(arg: *mut c_void);
 pub type Coro = Coroutine<(), (), i32, SlpStack>;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum Life {
     /// Created, never switched into.
     Fresh,
@@ -56,7 +57,8 @@ pub struct Tasklet {
     // Links of the owner's list of started, not yet dead tasklets (for thread exit).
     pub(crate) all_next: Cell<*mut Tasklet>,
     pub(crate) all_prev: Cell<*mut Tasklet>,
-    pub(crate) life: Cell<Life>,
+    /// A `Life`, written by the owner thread, read by any thread (alive queries, kills).
+    life: AtomicU8,
     pub(crate) is_main: bool,
     pub(crate) atomic: Cell<bool>,
     pub(crate) block_trap: Cell<bool>,
@@ -106,7 +108,7 @@ impl Tasklet {
             rt_ref: Cell::new(false),
             all_next: Cell::new(ptr::null_mut()),
             all_prev: Cell::new(ptr::null_mut()),
-            life: Cell::new(if is_main { Life::Started } else { Life::Fresh }),
+            life: AtomicU8::new(if is_main { Life::Started } else { Life::Fresh } as u8),
             is_main,
             atomic: Cell::new(false),
             block_trap: Cell::new(false),
@@ -136,6 +138,19 @@ impl Tasklet {
     }
 
     #[inline]
+    pub fn life(&self) -> Life {
+        match self.life.load(Ordering::Acquire) {
+            0 => Life::Fresh,
+            1 => Life::Started,
+            _ => Life::Dead,
+        }
+    }
+    #[inline]
+    pub(crate) fn set_life(&self, l: Life) {
+        self.life.store(l as u8, Ordering::Release);
+    }
+
+    #[inline]
     pub fn in_ring(&self) -> bool {
         !self.next.get().is_null()
     }
@@ -146,7 +161,7 @@ impl Tasklet {
     /// Not ended, and its thread still exists.
     #[inline]
     pub fn is_alive(&self) -> bool {
-        self.life.get() != Life::Dead && self.owner().alive.load(Ordering::Relaxed)
+        self.life() != Life::Dead && self.owner().alive.load(Ordering::Relaxed)
     }
     /// Owner thread id, or -1 once that thread's scheduler is gone.
     pub fn thread_id(&self) -> i64 {

@@ -44,7 +44,8 @@ pub struct Shared {
     inbox: Mutex<Vec<Msg>>,
     /// The inbox is (probably) not empty.
     mail: AtomicBool,
-    /// Asleep in libslp and not counted as awake (changed under the global lock).
+    /// Waiting in libslp (spinning or asleep) and not counted as awake; changed only under the
+    /// global lock (by the thread itself, or by a waker that counts it back in).
     sleeping: AtomicBool,
     /// The thread is inside libslp's dispatch loop (running tasklets or waiting for work): it
     /// will see new mail by itself, no wake-up callback needed.
@@ -192,19 +193,24 @@ impl Shared {
         self.inside.store(true, Ordering::Relaxed);
     }
 
-    /// The owner leaves its dispatch loop. With a wake-up callback installed, mail that arrived
-    /// while it was inside (and so rang no callback) is announced now, so that the host's loop
-    /// comes back for it.
+    /// The owner leaves its dispatch loop. Returns true when a wake-up callback is installed
+    /// and mail arrived while the thread was inside (so no callback was rung for it): the
+    /// caller must serve it or announce it with `notify_self`.
     #[inline]
-    pub fn leave_loop(&self) {
+    pub fn leave_loop(&self) -> bool {
         if self.has_cb.load(Ordering::Relaxed) {
             self.inside.store(false, Ordering::SeqCst);
-            if self.mail.load(Ordering::SeqCst) {
-                self.call_callback();
-            }
+            self.mail.load(Ordering::SeqCst)
         } else {
             self.inside.store(false, Ordering::Relaxed);
+            false
         }
+    }
+
+    /// Calls this thread's own wake-up callback (work is waiting that the current libslp call
+    /// will not serve).
+    pub fn notify_self(&self) {
+        self.call_callback();
     }
 
     pub fn request_wakeup(&self) {
@@ -243,27 +249,36 @@ impl Shared {
     }
 
     /// Waits until there is mail, a wake-up request (when `want_wakeup`), the deadline, or
-    /// a deadlock (owner thread only).
+    /// a deadlock (owner thread only). From the moment it starts waiting — spinning first,
+    /// then asleep — the thread counts as blocked in libslp, so when several threads block in
+    /// turn, the last one to block is the one told SLP_E_DEADLOCK (SPEC §5.3).
     pub fn wait_for_work(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
+        {
+            let mut g = global().lock();
+            if let Some(w) = self.ready(deadline, want_wakeup) {
+                return w;
+            }
+            if deadline.is_none() && DETECT.load(Ordering::Relaxed) && g.awake <= 1 {
+                return Woke::Deadlock;
+            }
+            self.count_out(&mut g);
+        }
         // Spin briefly: a partner thread busy in libslp usually answers within microseconds.
         // After a short pure spin, each round yields the CPU, so that a partner sharing this
         // CPU can run instead of waiting for the spin to end.
         let spin_end = Instant::now() + SPIN;
         let mut n = 0u32;
         loop {
-            if self.has_mail() {
-                return Woke::Mail;
-            }
-            if want_wakeup && self.take_wakeup_request() {
-                return Woke::WakeupRequest;
+            if self.has_mail()
+                || (want_wakeup && self.wakeup_req.load(Ordering::Relaxed))
+                || !self.sleeping.load(Ordering::Relaxed)
+            {
+                break; // settle it under the lock below
             }
             n += 1;
             if n >= PURE_SPINS {
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return Woke::Deadline;
-                }
-                if now >= spin_end {
+                if now >= spin_end || deadline.is_some_and(|d| now >= d) {
                     break;
                 }
                 std::thread::yield_now();
@@ -273,38 +288,52 @@ impl Shared {
         }
         let mut g = global().lock();
         loop {
-            if self.has_mail() {
-                return Woke::Mail;
+            if let Some(w) = self.ready(deadline, want_wakeup) {
+                self.count_in(&mut g);
+                return w;
             }
-            if want_wakeup && self.take_wakeup_request() {
-                return Woke::WakeupRequest;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Woke::Deadline;
-            }
-            if deadline.is_none() && DETECT.load(Ordering::Relaxed) && g.awake <= 1 {
-                return Woke::Deadlock;
-            }
-            g.awake -= 1;
-            self.sleeping.store(true, Ordering::SeqCst);
-            // Pairs with `post`: mail is stored before `sleeping` is read there.
-            if self.has_mail() || (want_wakeup && self.wakeup_req.load(Ordering::SeqCst)) {
-                self.sleeping.store(false, Ordering::SeqCst);
-                g.awake += 1;
+            if !self.sleeping.load(Ordering::SeqCst) {
+                // Counted back in without mail: a participant left. Re-check for deadlock.
+                if deadline.is_none() && DETECT.load(Ordering::Relaxed) && g.awake <= 1 {
+                    return Woke::Deadlock;
+                }
+                self.count_out(&mut g);
                 continue;
             }
-            while self.sleeping.load(Ordering::SeqCst) {
-                match deadline {
-                    Some(d) => {
-                        if self.cv.wait_until(&mut g, d).timed_out()
-                            && self.sleeping.swap(false, Ordering::SeqCst)
-                        {
-                            g.awake += 1;
-                        }
-                    }
-                    None => self.cv.wait(&mut g),
+            match deadline {
+                Some(d) => {
+                    let _ = self.cv.wait_until(&mut g, d);
                 }
+                None => self.cv.wait(&mut g),
             }
+        }
+    }
+
+    /// Mail, a wake-up request or a passed deadline, if any.
+    fn ready(&self, deadline: Option<Instant>, want_wakeup: bool) -> Option<Woke> {
+        if self.has_mail() {
+            Some(Woke::Mail)
+        } else if want_wakeup && self.take_wakeup_request() {
+            Some(Woke::WakeupRequest)
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(Woke::Deadline)
+        } else {
+            None
+        }
+    }
+
+    /// This thread stops counting as awake (global lock held).
+    fn count_out(&self, g: &mut Global) {
+        g.awake -= 1;
+        // Pairs with `post`: mail is stored before `sleeping` is read there.
+        self.sleeping.store(true, Ordering::SeqCst);
+    }
+
+    /// This thread counts as awake again, unless a waker already counted it in (global lock
+    /// held).
+    fn count_in(&self, g: &mut Global) {
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            g.awake += 1;
         }
     }
 }

@@ -142,7 +142,10 @@ pub type slp_wakeup_fn = Option<unsafe extern "C" fn(thread_id: i64, user_data: 
 /// runnable while this thread is not waiting inside libslp, `fn(this_thread_id, user_data)` is
 /// called on the waking thread. It must be quick and thread-safe (post an event to the host's
 /// loop, which then calls slp_run on this thread). A thread waiting inside libslp is woken
-/// directly instead. Returns SLP_OK.
+/// directly instead. One case runs `fn` on this thread itself: when work arrived during a
+/// libslp call that will not serve it (a budgeted run that stopped, a blocking call that
+/// returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
+/// around its libslp calls. Returns SLP_OK.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_wakeup_callback(
     fn_: slp_wakeup_fn,

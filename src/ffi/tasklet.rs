@@ -315,7 +315,7 @@ pub unsafe extern "C" fn slp_tasklet_throw(
 pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64) -> slp_status {
     require!(t, "slp_tasklet_bind_thread", "t");
     guard!(SLP_E_PANIC, {
-        if (*t).is_main || (*t).life.get() != Life::Fresh || (*t).in_ring() || (*t).is_blocked() {
+        if (*t).is_main || (*t).life() != Life::Fresh || (*t).in_ring() || (*t).is_blocked() {
             return fail(
                 E_STATE,
                 "slp_tasklet_bind_thread: only a never-started, unscheduled tasklet can be re-bound",
