@@ -234,6 +234,7 @@ impl Scheduler {
             (*t).next.set(pos);
             (*pos).prev.set(t);
         }
+        (*t).queued.store(true, Ordering::Relaxed);
         self.ring_len.set(self.ring_len.get() + 1);
     }
 
@@ -270,6 +271,7 @@ impl Scheduler {
         }
         (*t).next.set(ptr::null_mut());
         (*t).prev.set(ptr::null_mut());
+        (*t).queued.store(false, Ordering::Relaxed);
         self.ring_len.set(self.ring_len.get() - 1);
     }
 

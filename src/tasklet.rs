@@ -9,7 +9,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -51,6 +51,8 @@ pub struct Tasklet {
     // Run-queue links (circular, intrusive). Null when not in the run queue.
     pub(crate) next: Cell<*mut Tasklet>,
     pub(crate) prev: Cell<*mut Tasklet>,
+    /// Mirrors "in the run queue" for queries from any thread (the links are owner-only).
+    pub(crate) queued: AtomicBool,
     /// The runtime holds a reference: the tasklet is in the run queue, blocked, or on its way
     /// back to the queue from another thread.
     pub(crate) rt_ref: Cell<bool>,
@@ -105,6 +107,7 @@ impl Tasklet {
             owner: UnsafeCell::new(owner),
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
+            queued: AtomicBool::new(false),
             rt_ref: Cell::new(false),
             all_next: Cell::new(ptr::null_mut()),
             all_prev: Cell::new(ptr::null_mut()),
@@ -150,9 +153,15 @@ impl Tasklet {
         self.life.store(l as u8, Ordering::Release);
     }
 
+    /// In its run queue (owner thread: exact).
     #[inline]
     pub fn in_ring(&self) -> bool {
         !self.next.get().is_null()
+    }
+    /// In its run queue, readable from any thread (may be out of date there).
+    #[inline]
+    pub fn is_queued(&self) -> bool {
+        self.queued.load(Ordering::Relaxed)
     }
     #[inline]
     pub fn is_blocked(&self) -> bool {

@@ -315,7 +315,7 @@ pub unsafe extern "C" fn slp_tasklet_throw(
 pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64) -> slp_status {
     require!(t, "slp_tasklet_bind_thread", "t");
     guard!(SLP_E_PANIC, {
-        if (*t).is_main || (*t).life() != Life::Fresh || (*t).in_ring() || (*t).is_blocked() {
+        if (*t).is_main || (*t).life() != Life::Fresh || (*t).is_queued() || (*t).is_blocked() {
             return fail(
                 E_STATE,
                 "slp_tasklet_bind_thread: only a never-started, unscheduled tasklet can be re-bound",
@@ -367,7 +367,7 @@ pub unsafe extern "C" fn slp_tasklet_scheduled(t: *const Tasklet) -> bool {
     if !t.is_null() {
         sync_owner(t);
     }
-    !t.is_null() && ((*t).in_ring() || (*t).is_blocked())
+    !t.is_null() && ((*t).is_queued() || (*t).is_blocked())
 }
 
 /// True if `t` is alive but in no queue (not runnable, not blocked, not current).
@@ -378,7 +378,7 @@ pub unsafe extern "C" fn slp_tasklet_paused(t: *const Tasklet) -> bool {
     }
     !t.is_null()
         && (*t).is_alive()
-        && !(*t).in_ring()
+        && !(*t).is_queued()
         && !(*t).is_blocked()
         && !slp_tasklet_is_current(t)
 }
