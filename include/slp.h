@@ -85,6 +85,50 @@ typedef struct slp_channel_options {
 } slp_channel_options;
 
 /**
+ * A schedule callback: `fn(prev, next, user_data)`.
+ */
+typedef void (*slp_schedule_fn)(struct slp_tasklet *prev, struct slp_tasklet *next, void *user_data);
+
+/**
+ * A channel callback: `fn(ch, tasklet, sending, will_block, user_data)`.
+ */
+typedef void (*slp_channel_fn)(struct slp_channel *ch, struct slp_tasklet *t, bool sending, bool will_block, void *user_data);
+
+/**
+ * libslp's counters. Set `struct_size` to sizeof(slp_counters) before slp_counters_get.
+ */
+typedef struct slp_counters {
+  /**
+   * sizeof(slp_counters), set by the caller.
+   */
+  uint32_t struct_size;
+  /**
+   * Tasklets the calling thread's scheduler ever created.
+   */
+  uint64_t tasklets_created;
+  /**
+   * The calling thread's tasklets not yet dead (the main tasklet excluded).
+   */
+  uint64_t tasklets_live;
+  /**
+   * Tasklet switches on the calling thread.
+   */
+  uint64_t switches;
+  /**
+   * Channels ever created, process-wide.
+   */
+  uint64_t channels_created;
+  /**
+   * Channels alive, process-wide.
+   */
+  uint64_t channels_live;
+  /**
+   * Idle stacks in the calling thread's pool.
+   */
+  uint64_t stacks_pooled;
+} slp_counters;
+
+/**
  * A wake-up callback: `fn(thread_id, user_data)`.
  */
 typedef void (*slp_wakeup_fn)(int64_t thread_id, void *user_data);
@@ -381,6 +425,55 @@ bool slp_channel_closed(const struct slp_channel *ch);
  * when nobody waits (or ch is NULL).
  */
 struct slp_tasklet *slp_channel_queue(const struct slp_channel *ch);
+
+/**
+ * Installs the calling thread's schedule callback (Stackless `set_schedule_callback`):
+ * `fn(prev, next, user_data)` is called on this thread at every tasklet switch, `prev` being
+ * the tasklet that ran (possibly one that just ended; borrowed, valid during the call) and
+ * `next` the one that runs now (the main tasklet included). NULL removes it. It runs between
+ * tasklets: it must not switch (no blocking call, schedule or run). The previous callback is
+ * returned through `prev_fn` and `prev_user_data` (each may be NULL). Returns SLP_OK.
+ */
+slp_status slp_set_schedule_callback(slp_schedule_fn fn_, void *user_data, slp_schedule_fn *prev_fn, void **prev_user_data);
+
+/**
+ * Installs the calling thread's channel callback (Stackless `set_channel_callback`):
+ * `fn(ch, tasklet, sending, will_block, user_data)` is called on this thread before each send
+ * or receive it makes, `will_block` as seen just before the operation. It must not switch.
+ * NULL removes it; the previous one is returned through `prev_fn` / `prev_user_data` (each
+ * may be NULL). Returns SLP_OK.
+ */
+slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_channel_fn *prev_fn, void **prev_user_data);
+
+/**
+ * Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
+ * counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
+ * than this version's slp_counters).
+ */
+slp_status slp_counters_get(struct slp_counters *out);
+
+/**
+ * Writes a text dump of the calling thread's tasklets into `buf`: a header line
+ * "thread <id>: <n> tasklets, runcount <r>", then one line per tasklet — the running one
+ * first, marked '*', then the run queue in order, then the blocked and paused ones — with its
+ * name (or address), its state, and for a blocked one what it waits on ("blocked receiving on
+ * channel 0x... (balance -1)"). Never-started paused tasklets are not listed.
+ * At most `size` bytes are written, NUL included; `*needed` receives the size the whole dump
+ * needs (written also on SLP_E_NOMEM, snprintf-style). `buf` may be NULL when `size` is 0.
+ * Returns SLP_OK; SLP_E_NOMEM when `size < *needed` (a non-empty `buf` then holds the
+ * truncated, NUL-terminated start); SLP_E_INVALID (`needed` NULL, or `buf` NULL with size > 0).
+ */
+slp_status slp_dump(char *buf, size_t size, size_t *needed);
+
+/**
+ * For debuggers (tools/gdb/slp.py): the registers a suspended tasklet saved where it switched
+ * away inside libslp — instruction pointer, stack pointer, frame pointer. A debugger sets its
+ * $pc/$sp/$rbp to them (restoring the real ones afterwards) and unwinds to show the tasklet's
+ * backtrace. Valid while the tasklet stays suspended. x86-64 only; any thread.
+ * Returns SLP_OK; SLP_E_INVALID (a NULL argument); SLP_E_STATE (the tasklet is running, never
+ * started, dead, or a main tasklet — whose frames are on its thread's own stack).
+ */
+slp_status slp_tasklet_debug_context(const struct slp_tasklet *t, size_t *pc, size_t *sp, size_t *fp);
 
 /**
  * The tasklet running on the calling thread (the main tasklet when called from the thread's

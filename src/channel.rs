@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -63,7 +63,13 @@ pub struct Channel {
 unsafe impl Send for Channel {}
 unsafe impl Sync for Channel {}
 
+/// Channels ever created and channels alive, process-wide (SPEC §8 counters).
+pub static CREATED: AtomicU64 = AtomicU64::new(0);
+pub static LIVE: AtomicU64 = AtomicU64::new(0);
+
 pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> *mut Channel {
+    CREATED.fetch_add(1, Ordering::Relaxed);
+    LIVE.fetch_add(1, Ordering::Relaxed);
     Box::into_raw(Box::new(Channel {
         refs: AtomicUsize::new(1),
         st: Mutex::new(State {
@@ -104,7 +110,41 @@ pub unsafe fn release(ch: *const Channel) {
 }
 
 unsafe fn free(ch: *const Channel) {
+    LIVE.fetch_sub(1, Ordering::Relaxed);
     drop(Box::from_raw(ch as *mut Channel));
+}
+
+/// "blocked receiving on channel 0x.. (balance -1)" for a tasklet waiting on a channel.
+pub unsafe fn describe_wait(t: *mut Tasklet) -> String {
+    let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
+    if ch.is_null() {
+        return "blocked".to_string();
+    }
+    let st = (*ch).st.lock();
+    format!(
+        "blocked {} on channel {:p} (balance {})",
+        if st.senders { "sending" } else { "receiving" },
+        ch,
+        st.balance()
+    )
+}
+
+/// The channel callback (SPEC §8), if this thread installed one: called before the operation,
+/// outside the channel's lock, with whether it would block as seen just before.
+#[inline(always)]
+unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending: bool) {
+    if let Some((f, ud)) = s.chan_cb.get() {
+        let will_block = {
+            let st = (*ch).st.lock();
+            let partner = !st.waiters.is_empty() && st.senders != sending;
+            if sending {
+                !partner && !(!st.closing && (st.buf.len() as u64) < st.capacity as u64)
+            } else {
+                !partner && st.buf.is_empty()
+            }
+        };
+        f(ch as *mut Channel, me, sending, will_block, ud as *mut c_void);
+    }
 }
 
 /// Adds a waiter (all waiters go the same direction).
@@ -200,6 +240,7 @@ unsafe fn order(s: &Scheduler, st: &State, t: *mut Tasklet, send: bool) -> (bool
 pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     let s = sched();
     let me = s.running();
+    announce(s, ch, me, true);
     let mut st = (*ch).st.lock();
     if !st.waiters.is_empty() && !st.senders {
         let r = st.waiters.front().unwrap().t;
@@ -245,6 +286,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
 pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
     let s = sched();
     let me = s.running();
+    announce(s, ch, me, false);
     let mut st = (*ch).st.lock();
     let item;
     if let Some(front) = st.buf.front().copied() {

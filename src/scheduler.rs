@@ -33,6 +33,17 @@ use crate::tasklet::{self, ArgFree, Coro, Life, Tasklet, TaskletFn};
 pub use crate::wake::Shared;
 use crate::wake::{Msg, Woke};
 
+/// `void fn(slp_tasklet *prev, slp_tasklet *next, void *user_data)`.
+pub type ScheduleFn = unsafe extern "C" fn(prev: *mut Tasklet, next: *mut Tasklet, user_data: *mut c_void);
+/// `void fn(slp_channel *ch, slp_tasklet *t, bool sending, bool will_block, void *user_data)`.
+pub type ChannelFn = unsafe extern "C" fn(
+    ch: *mut crate::channel::Channel,
+    t: *mut Tasklet,
+    sending: bool,
+    will_block: bool,
+    user_data: *mut c_void,
+);
+
 #[derive(Copy, Clone)]
 enum Limit {
     None,
@@ -75,6 +86,15 @@ pub struct Scheduler {
     pub pool: RefCell<StackPool>,
     pub switches: Cell<u64>,
     mail: RefCell<Vec<Msg>>,
+    /// Introspection (SPEC §8): callbacks and counters of this thread.
+    pub sched_cb: Cell<Option<(ScheduleFn, usize)>>,
+    pub chan_cb: Cell<Option<(ChannelFn, usize)>>,
+    /// The tasklet that ran last (the `prev` of the next schedule callback), and whether the
+    /// scheduler holds a reference to it (it ended while a callback was installed).
+    cb_prev: Cell<*mut Tasklet>,
+    cb_prev_ref: Cell<bool>,
+    pub created: Cell<u64>,
+    pub died: Cell<u64>,
     /// The alternate signal stack libslp gave this thread for overflow reports (None when the
     /// host has its own).
     _alt_stack: Option<crate::overflow::AltStack>,
@@ -187,6 +207,12 @@ fn create_sched() -> &'static Scheduler {
         pool: RefCell::new(StackPool::default()),
         switches: Cell::new(0),
         mail: RefCell::new(Vec::new()),
+        sched_cb: Cell::new(None),
+        chan_cb: Cell::new(None),
+        cb_prev: Cell::new(main),
+        cb_prev_ref: Cell::new(false),
+        created: Cell::new(0),
+        died: Cell::new(0),
         _alt_stack: crate::overflow::AltStack::install(),
     }));
     crate::overflow::install_handler();
@@ -407,6 +433,7 @@ impl Scheduler {
         if me == self.main {
             self.main_loop()
         } else {
+            record_debug_context(me);
             let y = (*me).yielder.get();
             (*y).suspend(());
             (*me).take_pending()
@@ -424,6 +451,7 @@ impl Scheduler {
                 (*me).pending.set(s);
             }
         } else {
+            record_debug_context(me);
             let y = (*me).yielder.get();
             (*y).suspend(());
         }
@@ -437,6 +465,12 @@ impl Scheduler {
         loop {
             self.shared.enter();
             let s = self.main_loop_inner();
+            if self.cb_prev.get() != self.main {
+                if let Some((f, ud)) = self.sched_cb.get() {
+                    self.fire_schedule_callback(f, ud, self.main);
+                }
+                self.cb_prev.set(self.main);
+            }
             if !self.shared.leave_loop() {
                 return s;
             }
@@ -537,6 +571,10 @@ impl Scheduler {
             (*t).set_life(Life::Started);
             self.started_push(t);
         }
+        if let Some((f, ud)) = self.sched_cb.get() {
+            self.fire_schedule_callback(f, ud, t);
+        }
+        self.cb_prev.set(t);
         self.set_running(t);
         self.switches.set(self.switches.get() + 1);
         let coro = (*(*t).coro.get()).as_mut().expect("a runnable tasklet has a coroutine");
@@ -555,8 +593,14 @@ impl Scheduler {
         }
         self.started_remove(t);
         (*t).set_life(Life::Dead);
+        self.died.set(self.died.get() + 1);
         (*t).result.set(rc);
         (*t).atomic.set(false);
+        if self.sched_cb.get().is_some() && self.cb_prev.get() == t && !self.cb_prev_ref.get() {
+            // The next schedule callback names it as `prev`: keep it alive until then.
+            tasklet::retain(t);
+            self.cb_prev_ref.set(true);
+        }
         if let Some(c) = (*(*t).coro.get()).take() {
             self.pool.borrow_mut().give(c.into_stack());
         }
@@ -592,6 +636,99 @@ impl Scheduler {
     /// Removes `t` from whatever it is blocked on (the channel's balance follows).
     unsafe fn unblock(&self, t: *mut Tasklet) {
         channel::remove_waiter(t);
+    }
+
+    /// Calls the schedule callback for a switch to `next` (never with a dangling `prev`).
+    unsafe fn fire_schedule_callback(&self, f: ScheduleFn, ud: usize, next: *mut Tasklet) {
+        let prev = self.cb_prev.get();
+        f(prev, next, ud as *mut c_void);
+        if self.cb_prev_ref.replace(false) {
+            tasklet::release(prev);
+        }
+    }
+
+    /// Drops the reference kept for the schedule callback's `prev` (callback removed).
+    pub unsafe fn clear_callback_prev(&self) {
+        if self.cb_prev_ref.replace(false) {
+            tasklet::release(self.cb_prev.get());
+        }
+        self.cb_prev.set(self.running());
+    }
+
+    /// Tasklets of this thread not yet dead (main excluded). Tasklets discarded by another
+    /// thread (an unreferenced, never-started paused tasklet released there) are counted by
+    /// `Shared::foreign_discards`.
+    pub fn live_tasklets(&self) -> u64 {
+        self.created
+            .get()
+            .saturating_sub(self.died.get())
+            .saturating_sub(self.shared.foreign_discards())
+    }
+
+    /// The text dump of this thread's tasklets (SPEC §8).
+    pub unsafe fn dump(&self) -> String {
+        use std::fmt::Write;
+        self.sync();
+        let mut lines = Vec::new();
+        let describe = |t: *mut Tasklet| -> String {
+            match &(*t).name {
+                Some(n) if !n.as_bytes().is_empty() => format!("'{}' ({:p})", n.to_string_lossy(), t),
+                _ => format!("{:p}", t),
+            }
+        };
+        let running = self.running();
+        lines.push(format!("  * {} running", describe(running)));
+        // The run queue in order, from the tasklet that runs next.
+        let h = self.head.get();
+        if !h.is_null() {
+            let mut t = h;
+            loop {
+                if t != running {
+                    lines.push(format!("    {} runnable", describe(t)));
+                }
+                t = (*t).next.get();
+                if t == h {
+                    break;
+                }
+            }
+        }
+        if running != self.main && !(*self.main).in_ring() {
+            let st = if (*self.main).is_blocked() {
+                channel::describe_wait(self.main)
+            } else if self.in_run.get() {
+                "waiting in slp_run".to_string()
+            } else {
+                "paused".to_string()
+            };
+            lines.push(format!("    {} {}", describe(self.main), st));
+        }
+        let mut t = self.started.get();
+        while !t.is_null() {
+            if t != running && !(*t).in_ring() {
+                let st = if (*t).is_blocked() {
+                    channel::describe_wait(t)
+                } else if (*t).rt_ref.get() {
+                    "runnable (woken by another thread)".to_string()
+                } else {
+                    "paused".to_string()
+                };
+                lines.push(format!("    {} {}", describe(t), st));
+            }
+            t = (*t).all_next.get();
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "thread {}: {} tasklets, runcount {}",
+            self.shared.thread_id,
+            lines.len(),
+            self.ring_len.get()
+        );
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
     }
 
     // ----- operations used by the C API -----------------------------------------------------
@@ -642,6 +779,7 @@ impl Scheduler {
             refs,
         );
         (*t).guard_lo.set(stack.guard_start());
+        self.created.set(self.created.get() + 1);
         let tp = t as usize;
         let coro = Coro::with_stack(stack, move |y, ()| {
             let t = tp as *mut Tasklet;
@@ -668,6 +806,7 @@ impl Scheduler {
             self.ring_unlink(t);
         }
         (*t).set_life(Life::Dead);
+        self.died.set(self.died.get() + 1);
         if let Some(mut c) = (*(*t).coro.get()).take() {
             c.force_unwind(); // never started: only drops the initial closure
             self.pool.borrow_mut().give(c.into_stack());
@@ -1037,6 +1176,30 @@ impl Scheduler {
     }
 }
 
+/// Records where a tasklet switches away, for debuggers (three register reads and stores).
+#[inline(always)]
+unsafe fn record_debug_context(t: *mut Tasklet) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (pc, sp, fp): (usize, usize, usize);
+        // SAFETY: reads registers only. The captured pc is the next instruction and sp the
+        // stack pointer at it, so a debugger can unwind from this point with the function's
+        // CFI.
+        std::arch::asm!(
+            "lea {pc}, [rip]",
+            "mov {sp}, rsp",
+            "mov {fp}, rbp",
+            pc = out(reg) pc,
+            sp = out(reg) sp,
+            fp = out(reg) fp,
+            options(nomem, nostack, preserves_flags)
+        );
+        (*t).dbg_ctx.set([pc, sp, fp]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = t;
+}
+
 /// Sends a tasklet whose wait ended (its partner or a shutdown was on this thread) back to
 /// its owner's run queue. The runtime reference travels with the message.
 unsafe fn wake_remote(t: *mut Tasklet) {
@@ -1134,6 +1297,7 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
 /// unmapped: never-started stacks hold no frames).
 unsafe fn discard_fresh_foreign(t: *mut Tasklet) {
     (*t).set_life(Life::Dead);
+    (*t).owner().count_foreign_discard();
     if let Some(mut c) = (*(*t).coro.get()).take() {
         c.force_unwind();
         drop(c.into_stack());
@@ -1216,6 +1380,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> bool {
             stubborn.len()
         );
     }
+    s.clear_callback_prev();
     SCHED.with(|c| c.set(ptr::null_mut()));
     // From here on the scheduler refuses messages and its tasklets report thread_id -1.
     let leftovers = s.shared.leave();

@@ -88,6 +88,9 @@ pub struct Tasklet {
     pub(crate) xfer_data: AtomicPtr<c_void>,
     /// Return value of the function once dead.
     pub(crate) result: Cell<i32>,
+    /// Where a suspended tasklet switched away: instruction, stack and frame pointer (for
+    /// debuggers, `slp_tasklet_debug_context`).
+    pub(crate) dbg_ctx: Cell<[usize; 3]>,
 }
 
 impl Tasklet {
@@ -130,6 +133,7 @@ impl Tasklet {
             xfer_status: AtomicI32::new(0),
             xfer_data: AtomicPtr::new(ptr::null_mut()),
             result: Cell::new(0),
+            dbg_ctx: Cell::new([0; 3]),
         }))
     }
 

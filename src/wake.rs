@@ -13,7 +13,7 @@
 //! to re-check.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ pub struct Shared {
     cv: Condvar,
     wake_cb: Mutex<Option<(WakeFn, usize)>>,
     has_cb: AtomicBool,
+    /// Never-started tasklets of this thread discarded by another thread (for counters).
+    foreign_discards: AtomicU64,
 }
 
 // SAFETY: the raw tasklet pointers in the inbox are only dereferenced by the owner thread
@@ -113,6 +115,7 @@ impl Shared {
             cv: Condvar::new(),
             wake_cb: Mutex::new(None),
             has_cb: AtomicBool::new(false),
+            foreign_discards: AtomicU64::new(0),
         });
         let mut g = global().lock();
         g.participants += 1;
@@ -211,6 +214,14 @@ impl Shared {
     /// will not serve).
     pub fn notify_self(&self) {
         self.call_callback();
+    }
+
+    pub fn count_foreign_discard(&self) {
+        self.foreign_discards.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn foreign_discards(&self) -> u64 {
+        self.foreign_discards.load(Ordering::Relaxed)
     }
 
     pub fn request_wakeup(&self) {

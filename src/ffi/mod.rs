@@ -9,6 +9,7 @@ use std::ffi::c_char;
 use crate::status;
 
 pub mod channel;
+pub mod introspect;
 pub mod scheduler;
 pub mod tasklet;
 
