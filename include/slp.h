@@ -462,6 +462,8 @@ slp_status slp_counters_get(struct slp_counters *out);
  * needs (written also on SLP_E_NOMEM, snprintf-style). `buf` may be NULL when `size` is 0.
  * Returns SLP_OK; SLP_E_NOMEM when `size < *needed` (a non-empty `buf` then holds the
  * truncated, NUL-terminated start); SLP_E_INVALID (`needed` NULL, or `buf` NULL with size > 0).
+ * Read-only and lock-free towards other threads, so a debugger may call it with the process
+ * stopped anywhere; it creates no scheduler ("no libslp scheduler on this thread").
  */
 slp_status slp_dump(char *buf, size_t size, size_t *needed);
 

@@ -120,13 +120,16 @@ pub unsafe fn describe_wait(t: *mut Tasklet) -> String {
     if ch.is_null() {
         return "blocked".to_string();
     }
-    let st = (*ch).st.lock();
-    format!(
-        "blocked {} on channel {:p} (balance {})",
-        if st.senders { "sending" } else { "receiving" },
-        ch,
-        st.balance()
-    )
+    // try_lock: a debugger may call this while another stopped thread holds the lock.
+    match (*ch).st.try_lock() {
+        Some(st) => format!(
+            "blocked {} on channel {:p} (balance {})",
+            if st.senders { "sending" } else { "receiving" },
+            ch,
+            st.balance()
+        ),
+        None => format!("blocked on channel {:p} (channel busy)", ch),
+    }
 }
 
 /// The channel callback (SPEC §8), if this thread installed one: called before the operation,

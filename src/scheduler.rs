@@ -665,10 +665,11 @@ impl Scheduler {
             .saturating_sub(self.shared.foreign_discards())
     }
 
-    /// The text dump of this thread's tasklets (SPEC §8).
+    /// The text dump of this thread's tasklets (SPEC §8). Read-only (it applies no pending
+    /// cross-thread request and never waits for a lock), so a debugger may call it while the
+    /// thread is stopped anywhere.
     pub unsafe fn dump(&self) -> String {
         use std::fmt::Write;
-        self.sync();
         let mut lines = Vec::new();
         let describe = |t: *mut Tasklet| -> String {
             match &(*t).name {
@@ -719,9 +720,10 @@ impl Scheduler {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "thread {}: {} tasklets, runcount {}",
+            "thread {}: {} tasklet{}, runcount {}",
             self.shared.thread_id,
             lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
             self.ring_len.get()
         );
         for l in lines {

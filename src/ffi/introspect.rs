@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::{guard, require, slp_status, SLP_E_PANIC, SLP_OK};
 use crate::channel::{self, Channel};
 use crate::scheduler::sched;
+
 use crate::status::*;
 use crate::tasklet::{Life, Tasklet};
 
@@ -134,6 +135,8 @@ pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status 
 /// needs (written also on SLP_E_NOMEM, snprintf-style). `buf` may be NULL when `size` is 0.
 /// Returns SLP_OK; SLP_E_NOMEM when `size < *needed` (a non-empty `buf` then holds the
 /// truncated, NUL-terminated start); SLP_E_INVALID (`needed` NULL, or `buf` NULL with size > 0).
+/// Read-only and lock-free towards other threads, so a debugger may call it with the process
+/// stopped anywhere; it creates no scheduler ("no libslp scheduler on this thread").
 #[no_mangle]
 pub unsafe extern "C" fn slp_dump(buf: *mut c_char, size: usize, needed: *mut usize) -> slp_status {
     require!(needed, "slp_dump", "needed");
@@ -141,7 +144,13 @@ pub unsafe extern "C" fn slp_dump(buf: *mut c_char, size: usize, needed: *mut us
         return fail(E_INVALID, "slp_dump: buf is NULL but size > 0");
     }
     guard!(SLP_E_PANIC, {
-        let text = sched().dump();
+        let text = match crate::scheduler::sched_opt() {
+            Some(s) => s.dump(),
+            None => format!(
+                "thread {}: no libslp scheduler on this thread\n",
+                crate::scheduler::thread_id()
+            ),
+        };
         let bytes = text.as_bytes();
         *needed = bytes.len() + 1;
         if size > 0 {
