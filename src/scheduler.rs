@@ -391,6 +391,7 @@ impl Scheduler {
                         } else {
                             (*t).pending.set(code);
                             (*t).pending_data.set(data);
+                            (*t).pending_is_exc.set(code > 0);
                             self.unblock(t);
                             if !(*t).in_ring() {
                                 self.ring_append(t);
@@ -629,8 +630,14 @@ impl Scheduler {
         let main = self.main;
         (*main).pending.set(code);
         (*main).pending_data.set(data);
+        (*main).pending_is_exc.set(false);
         self.unblock(main);
-        self.move_to_front(main);
+        if (*main).in_ring() {
+            // Stackless switches to main where it stands (as slp_tasklet_run rotates).
+            self.head.set(main);
+        } else {
+            self.move_to_front(main);
+        }
     }
 
     /// Removes `t` from whatever it is blocked on (the channel's balance follows).
@@ -1075,6 +1082,7 @@ impl Scheduler {
             }
             (*t).pending.set(code);
             (*t).pending_data.set(data);
+            (*t).pending_is_exc.set(code > 0);
             self.unblock(t);
             if !(*t).in_ring() {
                 self.ring_append(t);
@@ -1083,6 +1091,7 @@ impl Scheduler {
             self.unblock(t);
             (*t).pending.set(code);
             (*t).pending_data.set(data);
+            (*t).pending_is_exc.set(code > 0);
             if !(*t).in_ring() {
                 self.make_runnable(t);
             }

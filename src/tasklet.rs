@@ -78,6 +78,9 @@ pub struct Tasklet {
     /// user exception code > 0 (with `pending_data`).
     pub(crate) pending: Cell<Status>,
     pub(crate) pending_data: Cell<*mut c_void>,
+    /// The pending delivery is a user exception with data (a throw), not an uncaught error
+    /// passed on to main (which carries no data and leaves `exc_data` alone).
+    pub(crate) pending_is_exc: Cell<bool>,
     /// Data of the last user exception delivered to this tasklet (`slp_exception_data`).
     pub(crate) exc_data: Cell<*mut c_void>,
     /// Channel this tasklet waits on (null if not blocked on a channel).
@@ -127,6 +130,7 @@ impl Tasklet {
             guard_lo: Cell::new(0),
             pending: Cell::new(0),
             pending_data: Cell::new(ptr::null_mut()),
+            pending_is_exc: Cell::new(false),
             exc_data: Cell::new(ptr::null_mut()),
             blocked_on: AtomicPtr::new(ptr::null_mut()),
             xfer: AtomicPtr::new(ptr::null_mut()),
@@ -198,7 +202,7 @@ impl Tasklet {
     #[inline]
     pub(crate) fn take_pending(&self) -> Status {
         let p = self.pending.replace(0);
-        if p > 0 {
+        if p > 0 && self.pending_is_exc.replace(false) {
             self.exc_data.set(self.pending_data.replace(ptr::null_mut()));
         }
         p

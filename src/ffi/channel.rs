@@ -101,8 +101,10 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 /// Returns SLP_OK; SLP_E_INVALID (NULL ch); SLP_E_CLOSED (closing channel, no receiver,
 /// or shut down while waiting); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP;
 /// SLP_E_DEADLOCK (nothing could ever receive, SPEC §5.3); SLP_E_KILLED or a user code
-/// (the caller was killed or thrown to while waiting; the value was not sent);
-/// SLP_E_WRONG_THREAD (the waiting receiver belongs to another thread: not supported yet).
+/// (the caller was killed or thrown to while it waited; as in Stackless the kill wins even if
+/// a receiver took the value just before, so the value may have been delivered).
+/// A receiver waiting on another thread gets the value and is appended to its own thread's
+/// run queue (that thread is woken); nothing switches here, whatever the preference.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) -> slp_status {
     require!(ch, "slp_channel_send", "ch");
@@ -114,7 +116,8 @@ pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) 
 /// Returns SLP_OK; a positive user code sent with slp_channel_send_exception (read its data
 /// with slp_exception_data()); SLP_E_INVALID (NULL); SLP_E_CLOSED (closing and nothing to
 /// receive); SLP_E_WOULD_BLOCK; SLP_E_SWITCH_TRAP; SLP_E_DEADLOCK; SLP_E_KILLED or a thrown
-/// code; SLP_E_WRONG_THREAD (as for send).
+/// code (the caller was killed or thrown to while it waited; as in Stackless the kill wins
+/// even if a sender had just handed it a value, which is then lost).
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_void) -> slp_status {
     require!(ch, "slp_channel_receive", "ch");
@@ -252,9 +255,8 @@ pub unsafe extern "C" fn slp_channel_open(ch: *mut Channel) -> slp_status {
 
 /// Closes the channel and wakes every waiting tasklet: their send or receive returns
 /// SLP_E_CLOSED (values still buffered can be received first). The woken tasklets are
-/// appended to the run queue; the caller continues.
-/// Returns SLP_OK; SLP_E_INVALID; SLP_E_WRONG_THREAD (a waiter belongs to another thread: not
-/// supported yet; the channel is left closing and no waiter is woken).
+/// appended to their own threads' run queues (other threads are woken); the caller continues.
+/// Returns SLP_OK or SLP_E_INVALID.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_shutdown(ch: *mut Channel) -> slp_status {
     require!(ch, "slp_channel_shutdown", "ch");
