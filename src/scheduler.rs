@@ -384,19 +384,7 @@ impl Scheduler {
                     if (*t).life() == Life::Dead {
                     } else if (*t).is_main {
                         // A kill or throw of this thread's main tasklet (always pending).
-                        if self.in_run.get() {
-                            if self.run_error.get() == OK {
-                                self.run_error.set(code);
-                            }
-                        } else {
-                            (*t).pending.set(code);
-                            (*t).pending_data.set(data);
-                            (*t).pending_is_exc.set(code > 0);
-                            self.unblock(t);
-                            if !(*t).in_ring() {
-                                self.ring_append(t);
-                            }
-                        }
+                        self.throw_to_main(code, data);
                     } else {
                         let _ = self.throw_local(t, code, data, true);
                     }
@@ -638,6 +626,27 @@ impl Scheduler {
         } else {
             self.move_to_front(main);
         }
+    }
+
+    /// A kill or throw of the main tasklet: main's pending (or next blocking) call returns
+    /// `code` — or, while main is inside slp_run, the run does. Returns false in that case
+    /// (main cannot be switched to).
+    unsafe fn throw_to_main(&self, code: Status, data: *mut c_void) -> bool {
+        if self.in_run.get() {
+            if self.run_error.get() == OK {
+                self.run_error.set(code);
+            }
+            return false;
+        }
+        let main = self.main;
+        (*main).pending.set(code);
+        (*main).pending_data.set(data);
+        (*main).pending_is_exc.set(code > 0);
+        self.unblock(main);
+        if !(*main).in_ring() {
+            self.ring_append(main);
+        }
+        true
     }
 
     /// Removes `t` from whatever it is blocked on (the channel's balance follows).
@@ -1074,18 +1083,8 @@ impl Scheduler {
             }
         }
         if (*t).is_main {
-            if self.in_run.get() {
-                if self.run_error.get() == OK {
-                    self.run_error.set(code);
-                }
-                return OK;
-            }
-            (*t).pending.set(code);
-            (*t).pending_data.set(data);
-            (*t).pending_is_exc.set(code > 0);
-            self.unblock(t);
-            if !(*t).in_ring() {
-                self.ring_append(t);
+            if !self.throw_to_main(code, data) {
+                return OK; // main is inside slp_run: the run returns the code
             }
         } else {
             self.unblock(t);
