@@ -1605,3 +1605,53 @@ TEST(thread_exit_is_bounded_with_a_tasklet_that_refuses_to_die) {
     CHECK_EQ_INT(slp_tasklet_thread_id(t), -1);
     slp_tasklet_release(t);
 }
+
+/* ---- regression: a ping-pong between two plain threads never reports a false deadlock ---- */
+
+struct pp { slp_channel *ping, *pong; long n; slp_status err; pthread_barrier_t started; };
+
+static void *pp_partner(void *arg) {
+    struct pp *p = arg;
+    slp_thread_register("pp_partner"); /* participates before main first blocks */
+    pthread_barrier_wait(&p->started);
+    for (long i = 0; i < p->n; i++) {
+        void *v = NULL;
+        slp_status st = slp_channel_receive(p->ping, &v);
+        if (st == SLP_OK) st = slp_channel_send(p->pong, v);
+        if (st != SLP_OK) {
+            xt_lock();
+            p->err = st;
+            xt_unlock();
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Each side blocks with nothing runnable on every hop, so each hop runs the deadlock check
+ * while the partner is between counting itself asleep and noticing the value that just
+ * arrived: a window in which a miscount reports SLP_E_DEADLOCK (found by the ping-pong
+ * benchmark). */
+TEST(ping_pong_between_plain_threads_never_reports_a_false_deadlock) {
+    watchdog(20);
+    struct pp p = {.ping = NEW_CHANNEL(), .pong = NEW_CHANNEL(), .n = xt_slow() ? 2000 : 200000};
+    pthread_barrier_init(&p.started, NULL, 2);
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, pp_partner, &p), 0);
+    pthread_barrier_wait(&p.started);
+    slp_status st = SLP_OK;
+    long i = 0;
+    for (; i < p.n && st == SLP_OK; i++) {
+        st = slp_channel_send(p.ping, IPTR(i + 1));
+        void *v = NULL;
+        if (st == SLP_OK) st = slp_channel_receive(p.pong, &v);
+        if (st == SLP_OK && PTRI(v) != (int)(i + 1)) st = SLP_E_STATE;
+    }
+    if (st != SLP_OK) slp_channel_shutdown(p.ping); /* let the partner out */
+    pthread_join(t, NULL);
+    CHECK_MSG(st == SLP_OK, "main side failed at round trip %ld: %d (%s)", i, (int)st, slp_last_error());
+    CHECK_MSG(p.err == SLP_OK, "partner failed: %d", (int)p.err);
+    pthread_barrier_destroy(&p.started);
+    slp_channel_release(p.ping);
+    slp_channel_release(p.pong);
+}

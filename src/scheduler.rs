@@ -523,8 +523,12 @@ impl Scheduler {
                         } else {
                             fail(
                                 E_DEADLOCK,
-                                "deadlock: the main tasklet is blocked, no tasklet on this \
-                                 thread is runnable and no other participating thread is awake",
+                                format!(
+                                    "deadlock: the main tasklet is blocked, no tasklet on this \
+                                     thread is runnable and no other participating thread is \
+                                     awake {}",
+                                    Shared::census()
+                                ),
                             )
                         };
                         self.unblock(main);
@@ -972,16 +976,14 @@ impl Scheduler {
             // back: only another participating thread could wake the caller.
             let main_waits = me != self.main && !(*self.main).in_ring();
             if (me == self.main || main_waits) && !self.shared.others_awake() {
-                return Err(fail(
-                    E_DEADLOCK,
-                    if me == self.main {
-                        "deadlock: the main tasklet would block, no tasklet on this thread can \
-                         run and no other participating thread is awake to wake it"
-                    } else {
-                        "deadlock: this tasklet would block while the main tasklet is blocked, \
-                         nothing else can run and no other participating thread is awake"
-                    },
-                ));
+                let what = if me == self.main {
+                    "the main tasklet would block, no tasklet on this thread can run and no \
+                     other participating thread is awake to wake it"
+                } else {
+                    "this tasklet would block while the main tasklet is blocked, nothing else \
+                     can run and no other participating thread is awake"
+                };
+                return Err(fail(E_DEADLOCK, format!("deadlock: {what} {}", Shared::census())));
             }
         }
         Ok(())

@@ -57,6 +57,8 @@ pub struct Shared {
     has_cb: AtomicBool,
     /// Never-started tasklets of this thread discarded by another thread (for counters).
     foreign_discards: AtomicU64,
+    /// The idle spin does not yield before this time (`epoch_ns`), set after a slow yield.
+    no_yield_until: AtomicU64,
 }
 
 // SAFETY: the raw tasklet pointers in the inbox are only dereferenced by the owner thread
@@ -87,6 +89,16 @@ pub fn set_detection(on: bool) -> bool {
 const SPIN: Duration = Duration::from_micros(20);
 /// Spins before the idle thread starts yielding the CPU on each round.
 const PURE_SPINS: u32 = 16;
+/// A yield slower than this means other work holds the CPU for whole time slices ...
+const SLOW_YIELD: Duration = Duration::from_micros(100);
+/// ... and the thread then sleeps without yielding for this long (nanoseconds).
+const NO_YIELD_FOR: u64 = 20_000_000;
+
+/// Monotonic nanoseconds since the first call (for the yield back-off).
+fn epoch_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
 
 /// Why `wait_for_work` returned.
 pub enum Woke {
@@ -116,6 +128,7 @@ impl Shared {
             wake_cb: Mutex::new(None),
             has_cb: AtomicBool::new(false),
             foreign_discards: AtomicU64::new(0),
+            no_yield_until: AtomicU64::new(0),
         });
         let mut g = global().lock();
         g.participants += 1;
@@ -259,6 +272,12 @@ impl Shared {
         global().lock().awake > 1
     }
 
+    /// "(participating threads: P, awake: A)" for deadlock messages.
+    pub fn census() -> String {
+        let g = global().lock();
+        format!("(participating threads: {}, awake: {})", g.participants, g.awake)
+    }
+
     /// Waits until there is mail, a wake-up request (when `want_wakeup`), the deadline, or
     /// a deadlock (owner thread only). From the moment it starts waiting — spinning first,
     /// then asleep — the thread counts as blocked in libslp, so when several threads block in
@@ -273,11 +292,23 @@ impl Shared {
                 return Woke::Deadlock;
             }
             self.count_out(&mut g);
+            // Mail posted between the check above and `count_out` found this thread still
+            // counted in, so its poster did not count it back in: do it here, under the same
+            // lock, or another thread could meanwhile see this one asleep with work waiting and
+            // report a deadlock that is not one.
+            if let Some(w) = self.ready(deadline, want_wakeup) {
+                self.count_in(&mut g);
+                return w;
+            }
         }
         // Spin briefly: a partner thread busy in libslp usually answers within microseconds.
         // After a short pure spin, each round yields the CPU, so that a partner sharing this
-        // CPU can run instead of waiting for the spin to end.
+        // CPU can run instead of waiting for the spin to end. A yield that takes long means
+        // other work holds the CPU for whole time slices: then this thread stops yielding for
+        // a while and goes to sleep after the pure spin, where the kernel's wake-up preemption
+        // brings it back promptly.
         let spin_end = Instant::now() + SPIN;
+        let may_yield = epoch_ns() >= self.no_yield_until.load(Ordering::Relaxed);
         let mut n = 0u32;
         loop {
             if self.has_mail()
@@ -287,14 +318,18 @@ impl Shared {
                 break; // settle it under the lock below
             }
             n += 1;
-            if n >= PURE_SPINS {
-                let now = Instant::now();
-                if now >= spin_end || deadline.is_some_and(|d| now >= d) {
-                    break;
-                }
-                std::thread::yield_now();
-            } else {
+            if n < PURE_SPINS {
                 std::hint::spin_loop();
+                continue;
+            }
+            let now = Instant::now();
+            if now >= spin_end || deadline.is_some_and(|d| now >= d) || !may_yield {
+                break;
+            }
+            std::thread::yield_now();
+            if now.elapsed() > SLOW_YIELD {
+                self.no_yield_until.store(epoch_ns() + NO_YIELD_FOR, Ordering::Relaxed);
+                break;
             }
         }
         let mut g = global().lock();
