@@ -890,9 +890,11 @@ impl Scheduler {
         Ok(false)
     }
 
-    /// `slp_tasklet_run`: append if needed and switch to `t` now; the caller keeps its place.
-    pub unsafe fn run_tasklet(&self, t: *mut Tasklet) -> Status {
-        match self.check_target(t, "run") {
+    /// `slp_tasklet_run` (`pause_caller` false): append `t` if needed and switch to it now;
+    /// the caller keeps its place. `slp_tasklet_switch` (true): the same, but the caller is
+    /// paused.
+    pub unsafe fn run_tasklet(&self, t: *mut Tasklet, pause_caller: bool) -> Status {
+        match self.check_target(t, if pause_caller { "switch" } else { "run" }) {
             Err(s) => return s,
             Ok(true) => return OK,
             Ok(false) => {}
@@ -901,25 +903,13 @@ impl Scheduler {
             self.make_runnable(t);
         }
         self.head.set(t);
-        self.switch_away()
-    }
-
-    /// `slp_tasklet_switch`: like run, but the caller is paused.
-    pub unsafe fn switch_to(&self, t: *mut Tasklet) -> Status {
-        match self.check_target(t, "switch") {
-            Err(s) => return s,
-            Ok(true) => return OK,
-            Ok(false) => {}
+        if pause_caller {
+            let me = self.running();
+            self.ring_unlink(me);
+            // The caller is paused now: the runtime's reference goes (an unreferenced paused
+            // tasklet is killed, pending, as in schedule_remove).
+            self.drop_runtime_ref(me);
         }
-        if !(*t).in_ring() {
-            self.make_runnable(t);
-        }
-        self.head.set(t);
-        let me = self.running();
-        self.ring_unlink(me);
-        // The caller is paused now: the runtime's reference goes (an unreferenced paused
-        // tasklet is killed, pending, as in schedule_remove).
-        self.drop_runtime_ref(me);
         self.switch_away()
     }
 

@@ -231,7 +231,7 @@ pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
 pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_run", "t");
     guard!(SLP_E_PANIC, match target(t, "slp_tasklet_run") {
-        Ok(Target::Local(s)) => s.run_tasklet(t),
+        Ok(Target::Local(s)) => s.run_tasklet(t, false),
         Ok(Target::Remote) => scheduler::insert_remote(t),
         Err(e) => e,
     })
@@ -244,7 +244,7 @@ pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
 pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
     require!(t, "slp_tasklet_switch", "t");
     guard!(SLP_E_PANIC, match target(t, "slp_tasklet_switch") {
-        Ok(Target::Local(s)) => s.switch_to(t),
+        Ok(Target::Local(s)) => s.run_tasklet(t, true),
         Ok(Target::Remote) => wrong_thread(t, "slp_tasklet_switch"),
         Err(e) => e,
     })
