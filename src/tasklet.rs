@@ -107,7 +107,10 @@ impl Tasklet {
         refs: usize,
     ) -> *mut Tasklet {
         let tid = owner.thread_id;
-        Box::into_raw(Box::new(Tasklet {
+        // Written straight into the heap block: a Box::new of this struct would build it on
+        // the stack first and copy it (a visible memmove on the create path).
+        let mut b = Box::<Tasklet>::new_uninit();
+        b.write(Tasklet {
             refs: AtomicUsize::new(refs),
             thread_id: AtomicI64::new(tid),
             owner: UnsafeCell::new(owner),
@@ -138,7 +141,9 @@ impl Tasklet {
             xfer_data: AtomicPtr::new(ptr::null_mut()),
             result: Cell::new(0),
             dbg_ctx: Cell::new([0; 3]),
-        }))
+        });
+        // SAFETY: fully initialised by the write above.
+        Box::into_raw(unsafe { b.assume_init() })
     }
 
     #[inline]
