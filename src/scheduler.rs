@@ -68,9 +68,10 @@ pub struct Scheduler {
     /// The main tasklet is inside slp_run* (and not in the queue).
     in_run: Cell<bool>,
     limit: Cell<Limit>,
-    wait: Cell<Wait>,
-    /// `wait` is not `Wait::No` (a bool for the dispatch loop's fast path).
+    /// Inside slp_run_wait: sleep for cross-thread work instead of returning, until
+    /// `wait_deadline` (None = no limit).
     waiting_run: Cell<bool>,
+    wait_deadline: Cell<Option<Instant>>,
     /// Tasklets switched into during the current run call.
     run_switched: Cell<u32>,
     /// An uncaught error (or a kill/throw of main) to be returned by the run call.
@@ -115,10 +116,6 @@ impl Drop for ExitGuard {
         // SAFETY: runs once, on the exiting thread, on its own stack (main tasklet).
         let _ = std::panic::catch_unwind(|| unsafe { teardown_current(true) });
     }
-}
-
-pub fn lookup_thread(id: i64) -> Option<Arc<Shared>> {
-    Shared::lookup(id)
 }
 
 /// For the fault handler: the guard-page range `[lo, hi)` of the calling thread's running
@@ -196,8 +193,8 @@ fn create_sched() -> &'static Scheduler {
         ring_len: Cell::new(0),
         in_run: Cell::new(false),
         limit: Cell::new(Limit::None),
-        wait: Cell::new(Wait::No),
         waiting_run: Cell::new(false),
+        wait_deadline: Cell::new(None),
         run_switched: Cell::new(0),
         run_error: Cell::new(0),
         deferred_error: Cell::new(0),
@@ -238,9 +235,6 @@ impl Scheduler {
     }
     pub fn runcount(&self) -> i32 {
         self.ring_len.get()
-    }
-    pub fn in_run(&self) -> bool {
-        self.in_run.get()
     }
     pub fn set_registered(&self, on: bool) -> bool {
         self.registered.replace(on)
@@ -494,14 +488,12 @@ impl Scheduler {
                 }
             }
             if next.is_null() {
-                let wait = self.wait.get();
-                if self.in_run.get() && wait == Wait::No {
+                let waiting_run = self.in_run.get() && self.waiting_run.get();
+                if self.in_run.get() && !waiting_run {
                     return OK; // §5.3 rule 1: the run returns, blockers stay blocked.
                 }
-                let (deadline, want_wakeup) = match wait {
-                    Wait::Until(d) if self.in_run.get() => (d, true),
-                    _ => (None, false),
-                };
+                let deadline = if waiting_run { self.wait_deadline.get() } else { None };
+                let want_wakeup = waiting_run;
                 match self.shared.wait_for_work(deadline, want_wakeup) {
                     Woke::Mail => continue,
                     Woke::WakeupRequest => return OK,
@@ -1127,15 +1119,17 @@ impl Scheduler {
         self.ring_unlink(main);
         self.in_run.set(true);
         self.limit.set(limit);
-        self.wait.set(wait);
+        if let Wait::Until(d) = wait {
+            self.wait_deadline.set(d);
+        }
         self.waiting_run.set(wait != Wait::No);
         self.run_switched.set(0);
         self.run_error.set(OK);
         let s = self.main_loop();
         self.in_run.set(false);
         self.limit.set(Limit::None);
-        self.wait.set(Wait::No);
         self.waiting_run.set(false);
+        self.wait_deadline.set(None);
         // Main takes its place just before the tasklet that would have run next, so that one
         // is first in the next call.
         let h = self.head.get();
@@ -1397,7 +1391,6 @@ pub unsafe fn teardown_current(thread_exit: bool) -> bool {
     }
     s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
     let main = s.main;
-    (*main).thread_id.store(-1, Ordering::Relaxed);
     (*main).set_life(Life::Dead);
     (*main).next.set(ptr::null_mut());
     (*main).prev.set(ptr::null_mut());

@@ -4,12 +4,12 @@
 //! Threading rule: every `Cell` field is touched only by the owner thread. The channel
 //! transfer fields (`blocked_on`, `xfer`, `xfer_status`, `xfer_data`) are atomics written under
 //! the lock of the channel the tasklet waits on (by a partner or a killer on any thread) and
-//! read by the owner after it is woken; `refs` and `thread_id` are atomics usable anywhere.
+//! read by the owner after it is woken; `refs` is an atomic usable anywhere.
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, Yielder};
@@ -44,8 +44,6 @@ pub enum Life {
 /// slp_tasklet_release). A thread's main tasklet is its own native stack (slp_main()).
 pub struct Tasklet {
     pub(crate) refs: AtomicUsize,
-    /// Owner thread id, or -1 once the owner thread is gone.
-    pub(crate) thread_id: AtomicI64,
     /// The owner's cross-thread state (its scheduler's shared part).
     pub(crate) owner: UnsafeCell<Arc<Shared>>,
     // Run-queue links (circular, intrusive). Null when not in the run queue.
@@ -106,13 +104,11 @@ impl Tasklet {
         stack_size: usize,
         refs: usize,
     ) -> *mut Tasklet {
-        let tid = owner.thread_id;
         // Written straight into the heap block: a Box::new of this struct would build it on
         // the stack first and copy it (a visible memmove on the create path).
         let mut b = Box::<Tasklet>::new_uninit();
         b.write(Tasklet {
             refs: AtomicUsize::new(refs),
-            thread_id: AtomicI64::new(tid),
             owner: UnsafeCell::new(owner),
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
@@ -188,7 +184,7 @@ impl Tasklet {
     /// Owner thread id, or -1 once that thread's scheduler is gone.
     pub fn thread_id(&self) -> i64 {
         if self.owner().alive.load(Ordering::Relaxed) {
-            self.thread_id.load(Ordering::Relaxed)
+            self.owner().thread_id
         } else {
             -1
         }

@@ -122,7 +122,7 @@ pub extern "C" fn slp_run_wait(timeout_ns: i64) -> slp_status {
 /// thread. Returns SLP_OK, or SLP_E_INVALID when no live libslp scheduler has that id.
 #[no_mangle]
 pub extern "C" fn slp_scheduler_wakeup(thread_id: i64) -> slp_status {
-    guard!(SLP_E_PANIC, match scheduler::lookup_thread(thread_id) {
+    guard!(SLP_E_PANIC, match crate::wake::Shared::lookup(thread_id) {
         Some(sh) => {
             sh.request_wakeup();
             SLP_OK

@@ -321,13 +321,12 @@ pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64
                 "slp_tasklet_bind_thread: only a never-started, unscheduled tasklet can be re-bound",
             );
         }
-        let Some(shared) = scheduler::lookup_thread(thread_id) else {
+        let Some(shared) = crate::wake::Shared::lookup(thread_id) else {
             return fail(
                 E_INVALID,
                 format!("slp_tasklet_bind_thread: no libslp thread has id {thread_id}"),
             );
         };
-        (*t).thread_id.store(thread_id, std::sync::atomic::Ordering::Relaxed);
         *(*t).owner.get() = shared;
         OK
     })
