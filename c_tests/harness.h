@@ -85,47 +85,34 @@ static HARNESS_UNUSED void harness_copy_err(char *buf, size_t n) {
     snprintf(buf, n, "%s", e ? e : "<NULL>");
 }
 
-#define CHECK(cond)                                                                     \
+/* Counts one check. On failure: prints file:line, then runs `what` (a statement printing the
+ * failed check), then slp_last_error() as it was when the check ran. */
+#define HARNESS_RESULT_(ok, what)                                                       \
     do {                                                                                \
-        if (cond) {                                                                     \
+        if (ok) {                                                                       \
             harness_passed++;                                                           \
         } else {                                                                        \
             char harness_err_[512];                                                     \
             harness_copy_err(harness_err_, sizeof harness_err_);                        \
             harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK(%s)", #cond);                                                 \
+            what;                                                                       \
             harness_fail_tail(harness_err_);                                            \
         }                                                                               \
     } while (0)
 
+#define CHECK(cond) HARNESS_RESULT_(cond, printf("CHECK(%s)", #cond))
+
 /* Like CHECK but with an explanation printed on failure (printf-style). */
-#define CHECK_MSG(cond, ...)                                                            \
-    do {                                                                                \
-        if (cond) {                                                                     \
-            harness_passed++;                                                           \
-        } else {                                                                        \
-            char harness_err_[512];                                                     \
-            harness_copy_err(harness_err_, sizeof harness_err_);                        \
-            harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK(%s): ", #cond);                                               \
-            printf(__VA_ARGS__);                                                        \
-            harness_fail_tail(harness_err_);                                            \
-        }                                                                               \
-    } while (0)
+#define CHECK_MSG(cond, ...) \
+    HARNESS_RESULT_(cond, (printf("CHECK(%s): ", #cond), printf(__VA_ARGS__)))
 
 #define CHECK_EQ_INT(a, b)                                                              \
     do {                                                                                \
         long long harness_a_ = (long long)(a);                                          \
         long long harness_b_ = (long long)(b);                                          \
-        if (harness_a_ == harness_b_) {                                                 \
-            harness_passed++;                                                           \
-        } else {                                                                        \
-            char harness_err_[512];                                                     \
-            harness_copy_err(harness_err_, sizeof harness_err_);                        \
-            harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK_EQ_INT(%s, %s): %lld != %lld", #a, #b, harness_a_, harness_b_); \
-            harness_fail_tail(harness_err_);                                            \
-        }                                                                               \
+        HARNESS_RESULT_(harness_a_ == harness_b_,                                       \
+                        printf("CHECK_EQ_INT(%s, %s): %lld != %lld", #a, #b, harness_a_, \
+                               harness_b_));                                            \
     } while (0)
 
 /* Status comparison: like CHECK_EQ_INT, printing the status names too. */
@@ -133,48 +120,29 @@ static HARNESS_UNUSED void harness_copy_err(char *buf, size_t n) {
     do {                                                                                \
         long long harness_a_ = (long long)(a);                                          \
         long long harness_b_ = (long long)(b);                                          \
-        if (harness_a_ == harness_b_) {                                                 \
-            harness_passed++;                                                           \
-        } else {                                                                        \
-            char harness_err_[512];                                                     \
-            harness_copy_err(harness_err_, sizeof harness_err_);                        \
-            harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK_ST(%s, %s): got %lld (%s), expected %lld (%s)", #a, #b,        \
-                   harness_a_, harness_status_name(harness_a_), harness_b_,             \
-                   harness_status_name(harness_b_));                                    \
-            harness_fail_tail(harness_err_);                                            \
-        }                                                                               \
+        HARNESS_RESULT_(harness_a_ == harness_b_,                                       \
+                        printf("CHECK_ST(%s, %s): got %lld (%s), expected %lld (%s)", #a, \
+                               #b, harness_a_, harness_status_name(harness_a_),          \
+                               harness_b_, harness_status_name(harness_b_)));           \
     } while (0)
 
 #define CHECK_EQ_PTR(a, b)                                                              \
     do {                                                                                \
         const void *harness_a_ = (const void *)(a);                                     \
         const void *harness_b_ = (const void *)(b);                                     \
-        if (harness_a_ == harness_b_) {                                                 \
-            harness_passed++;                                                           \
-        } else {                                                                        \
-            char harness_err_[512];                                                     \
-            harness_copy_err(harness_err_, sizeof harness_err_);                        \
-            harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK_EQ_PTR(%s, %s): %p != %p", #a, #b, harness_a_, harness_b_);    \
-            harness_fail_tail(harness_err_);                                            \
-        }                                                                               \
+        HARNESS_RESULT_(harness_a_ == harness_b_,                                       \
+                        printf("CHECK_EQ_PTR(%s, %s): %p != %p", #a, #b, harness_a_,     \
+                               harness_b_));                                            \
     } while (0)
 
 #define CHECK_EQ_STR(a, b)                                                              \
     do {                                                                                \
         const char *harness_a_ = (a);                                                   \
         const char *harness_b_ = (b);                                                   \
-        if (harness_a_ && harness_b_ && strcmp(harness_a_, harness_b_) == 0) {          \
-            harness_passed++;                                                           \
-        } else {                                                                        \
-            char harness_err_[512];                                                     \
-            harness_copy_err(harness_err_, sizeof harness_err_);                        \
-            harness_fail_header(__FILE__, __LINE__);                                    \
-            printf("CHECK_EQ_STR(%s, %s): \"%s\" != \"%s\"", #a, #b,                     \
-                   harness_a_ ? harness_a_ : "<NULL>", harness_b_ ? harness_b_ : "<NULL>"); \
-            harness_fail_tail(harness_err_);                                            \
-        }                                                                               \
+        HARNESS_RESULT_(harness_a_ && harness_b_ && strcmp(harness_a_, harness_b_) == 0, \
+                        printf("CHECK_EQ_STR(%s, %s): \"%s\" != \"%s\"", #a, #b,         \
+                               harness_a_ ? harness_a_ : "<NULL>",                       \
+                               harness_b_ ? harness_b_ : "<NULL>"));                    \
     } while (0)
 
 /* A failed call must leave a non-empty message in slp_last_error(). */
