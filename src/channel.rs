@@ -2,20 +2,35 @@
 //! schedule_all, close / open / shutdown, exceptions as codes, optional buffering.
 //!
 //! The channel's state sits behind a mutex so that channels are usable from any thread. A
-//! waiter's transfer fields and `blocked_on` change only under that lock. Run-queue moves are
-//! done by the waiter's owner thread: a partner on the same thread is scheduled by the
-//! preference rules, one on another thread is posted back to its owner (§5.2).
+//! waiter's transfer fields, `blocked_on` and its Blocked → Runnable transition change only
+//! under that lock. Run-queue moves are done by the waiter's owner thread: a partner on the
+//! same thread is scheduled by the preference rules, one on another thread is posted back to
+//! its owner (with a reference taken under the lock, while the waiter is certainly alive).
+//!
+//! Freeing: a channel released while tasklets wait on it is *orphaned* and freed by whoever
+//! takes its last waiter. A thread that removes a waiter it did not pair (a kill, a deadlock
+//! delivery, thread exit) reads `blocked_on` before it can lock the channel, so frees and those
+//! removals are ordered by `FREE_LOCK`: removals hold it shared from reading `blocked_on` until
+//! they unlock the channel, frees take it exclusively. Lock order: `FREE_LOCK` → a channel's
+//! lock → a scheduler's inbox lock → the census lock.
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
-use crate::scheduler::{sched, Scheduler};
+use crate::sched::callback::{self, Callback};
+use crate::sched::{sched, Scheduler};
 use crate::status::*;
-use crate::tasklet::{self, Tasklet};
+use crate::tasklet::{self, State, States, Tasklet};
+
+/// Orders channel frees against waiter removals by threads that did not pair the waiter
+/// (see the module docs).
+static FREE_LOCK: RwLock<()> = RwLock::new(());
+
+const BLOCKED: States = States::of(&[State::Blocked]);
 
 /// What travels over a channel: a value or a user exception.
 #[derive(Copy, Clone)]
@@ -30,7 +45,7 @@ struct Waiter {
     item: Item,
 }
 
-struct State {
+struct ChanState {
     waiters: VecDeque<Waiter>,
     /// Direction of the waiters (all waiters go the same way): true = senders.
     senders: bool,
@@ -44,7 +59,7 @@ struct State {
     orphaned: bool,
 }
 
-impl State {
+impl ChanState {
     fn balance(&self) -> i32 {
         let n = self.waiters.len() as i32;
         self.buf.len() as i32 + if self.senders { n } else { -n }
@@ -55,7 +70,7 @@ impl State {
 /// from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
 pub struct Channel {
     refs: AtomicUsize,
-    st: Mutex<State>,
+    st: Mutex<ChanState>,
 }
 
 // SAFETY: all mutable state is behind the mutex; the raw tasklet pointers in it are only
@@ -67,12 +82,20 @@ unsafe impl Sync for Channel {}
 pub static CREATED: AtomicU64 = AtomicU64::new(0);
 pub static LIVE: AtomicU64 = AtomicU64::new(0);
 
-pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> *mut Channel {
+/// A new channel with one reference, or None when memory is exhausted.
+pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> Option<*mut Channel> {
+    let layout = std::alloc::Layout::new::<Channel>();
+    // SAFETY: non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) } as *mut Channel;
+    if p.is_null() {
+        return None;
+    }
     CREATED.fetch_add(1, Ordering::Relaxed);
     LIVE.fetch_add(1, Ordering::Relaxed);
-    Box::into_raw(Box::new(Channel {
+    // SAFETY: fresh allocation of the right layout, initialised whole.
+    unsafe { p.write(Channel {
         refs: AtomicUsize::new(1),
-        st: Mutex::new(State {
+        st: Mutex::new(ChanState {
             waiters: VecDeque::new(),
             senders: false,
             buf: VecDeque::new(),
@@ -82,14 +105,23 @@ pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> *mut Channel {
             closing: false,
             orphaned: false,
         }),
-    }))
+    }) };
+    Some(p)
 }
 
+/// Adds a reference.
+///
+/// # Safety
+/// `ch` is a live channel the caller holds a reference to.
 #[inline]
 pub unsafe fn retain(ch: *const Channel) {
     (*ch).refs.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Drops a reference; the last one frees the channel, or orphans it while tasklets wait.
+///
+/// # Safety
+/// `ch` is a live channel and the caller owns the reference it gives up.
 #[inline]
 pub unsafe fn release(ch: *const Channel) {
     if (*ch).refs.fetch_sub(1, Ordering::Release) == 1 {
@@ -109,26 +141,42 @@ pub unsafe fn release(ch: *const Channel) {
     }
 }
 
+/// # Safety
+/// `ch` has no references and no waiters; no channel lock is held by the caller.
 unsafe fn free(ch: *const Channel) {
+    // Waits for removals that read `blocked_on == ch` before the last waiter left.
+    let _excl = FREE_LOCK.write();
     LIVE.fetch_sub(1, Ordering::Relaxed);
     drop(Box::from_raw(ch as *mut Channel));
 }
 
-/// "blocked receiving on channel 0x.. (balance -1)" for a tasklet waiting on a channel.
-pub unsafe fn describe_wait(t: *mut Tasklet) -> String {
-    let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
-    if ch.is_null() {
-        return "blocked".to_string();
-    }
-    // try_lock: a debugger may call this while another stopped thread holds the lock.
-    match (*ch).st.try_lock() {
-        Some(st) => format!(
-            "blocked {} on channel {:p} (balance {})",
-            if st.senders { "sending" } else { "receiving" },
-            ch,
-            st.balance()
-        ),
-        None => format!("blocked on channel {:p} (channel busy)", ch),
+/// `Display`: "blocked receiving on channel 0x.. (balance -1)" for a waiting tasklet. Takes
+/// no lock it would wait for (a debugger may print it while another thread holds one).
+pub struct DescribeWait(pub *mut Tasklet);
+
+impl std::fmt::Display for DescribeWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: the tasklet is live (the dumping thread owns it); the channel it waits on is
+        // alive while it has a waiter, and the lock is only tried.
+        unsafe {
+            let Some(_g) = FREE_LOCK.try_read() else {
+                return f.write_str("blocked (channel busy)");
+            };
+            let ch = (*self.0).blocked_on.load(Ordering::Acquire) as *const Channel;
+            if ch.is_null() {
+                return f.write_str("blocked");
+            }
+            match (*ch).st.try_lock() {
+                Some(st) => write!(
+                    f,
+                    "blocked {} on channel {:p} (balance {})",
+                    if st.senders { "sending" } else { "receiving" },
+                    ch,
+                    st.balance()
+                ),
+                None => write!(f, "blocked on channel {:p} (channel busy)", ch),
+            }
+        }
     }
 }
 
@@ -137,6 +185,7 @@ pub unsafe fn describe_wait(t: *mut Tasklet) -> String {
 #[inline(always)]
 unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending: bool) {
     if let Some((f, ud)) = s.chan_cb.get() {
+        let _scope = callback::enter_on(s, Callback::Channel);
         let will_block = {
             let st = (*ch).st.lock();
             let partner = !st.waiters.is_empty() && st.senders != sending;
@@ -150,19 +199,23 @@ unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending:
     }
 }
 
-/// Adds a waiter (all waiters go the same direction).
+/// Adds a waiter (all waiters go the same direction); SLP_E_NOMEM when the queue cannot grow.
 #[inline]
-fn push_waiter(st: &mut State, w: Waiter, senders: bool) {
+fn push_waiter(st: &mut ChanState, w: Waiter, senders: bool) -> Result<(), Status> {
+    if st.waiters.try_reserve(1).is_err() {
+        return Err(fail(E_NOMEM, "out of memory queueing a channel waiter"));
+    }
     if st.waiters.is_empty() {
         st.senders = senders;
     }
     st.waiters.push_back(w);
+    Ok(())
 }
 
 /// Pops the first waiter; returns whether the channel must be freed (after unlocking): it
 /// was orphaned and this was its last waiter.
 #[inline]
-fn pop_waiter(st: &mut State) -> (Option<Waiter>, bool) {
+fn pop_waiter(st: &mut ChanState) -> (Option<Waiter>, bool) {
     let w = st.waiters.pop_front();
     let free_it = st.orphaned && st.waiters.is_empty();
     (w, free_it)
@@ -172,12 +225,19 @@ fn pop_waiter(st: &mut State) -> (Option<Waiter>, bool) {
 /// exit); the balance follows. Safe from any thread: the waiter list and `blocked_on` change
 /// only under the channel's lock, so a partner that already paired `t` wins and this does
 /// nothing.
+///
+/// A removed waiter becomes Runnable (not linked: the caller links it or posts it).
+///
+/// # Safety
+/// `t` is a live tasklet (the caller holds a reference); no channel lock is held.
 pub unsafe fn remove_waiter(t: *mut Tasklet) {
-    let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
-    if ch.is_null() {
-        return;
-    }
     let free_it = {
+        // Shared: the channel read from `blocked_on` cannot be freed until this is dropped.
+        let _shared = FREE_LOCK.read();
+        let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
+        if ch.is_null() {
+            return;
+        }
         let mut st = (*ch).st.lock();
         if (*t).blocked_on.load(Ordering::Relaxed) as *const Channel != ch {
             return; // paired (or removed) meanwhile
@@ -186,10 +246,22 @@ pub unsafe fn remove_waiter(t: *mut Tasklet) {
             st.waiters.remove(i);
         }
         (*t).blocked_on.store(ptr::null_mut(), Ordering::Release);
-        st.orphaned && st.waiters.is_empty()
+        let _ = (*t).try_transition(BLOCKED, State::Runnable);
+        (st.orphaned && st.waiters.is_empty()).then_some(ch)
     };
-    if free_it {
+    if let Some(ch) = free_it {
         free(ch);
+    }
+}
+
+/// The waiter `t` leaves the channel paired (channel lock held): Blocked → Runnable, and a
+/// reference for the message to its owner when it lives on another thread.
+#[inline(always)]
+unsafe fn unblock_paired(s: &Scheduler, t: *mut Tasklet) {
+    let ok = (*t).try_transition(BLOCKED, State::Runnable);
+    debug_assert!(ok.is_ok(), "libslp internal error: a channel waiter was not Blocked");
+    if !s.owns(&*t) {
+        tasklet::retain(t);
     }
 }
 
@@ -206,7 +278,7 @@ fn partner_first(preference: i32, send: bool) -> bool {
 
 /// Hands `item` to a waiting receiver (channel lock held).
 #[inline]
-unsafe fn give_to_receiver(r: *mut Tasklet, item: Item) {
+unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
     match item {
         Item::Value(v) => {
             (*r).xfer.store(v, Ordering::Relaxed);
@@ -218,20 +290,22 @@ unsafe fn give_to_receiver(r: *mut Tasklet, item: Item) {
         }
     }
     (*r).blocked_on.store(ptr::null_mut(), Ordering::Release);
+    unblock_paired(s, r);
 }
 
 /// Tells a waiting sender its value was taken (channel lock held).
 #[inline]
-unsafe fn release_sender(w: *mut Tasklet) {
+unsafe fn release_sender(s: &Scheduler, w: *mut Tasklet) {
     (*w).xfer_status.store(OK, Ordering::Relaxed);
     (*w).blocked_on.store(ptr::null_mut(), Ordering::Release);
+    unblock_paired(s, w);
 }
 
 /// Who runs next after pairing with waiter `t`: (partner first, schedule_all). Only a
 /// partner on the caller's own thread switches locally (SPEC §5.2).
 #[inline]
-unsafe fn order(s: &Scheduler, st: &State, t: *mut Tasklet, send: bool) -> (bool, bool) {
-    if std::ptr::eq(&**(*t).owner(), &*s.shared) {
+unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> (bool, bool) {
+    if s.owns(&*t) {
         (partner_first(st.preference, send), st.schedule_all)
     } else {
         (false, false)
@@ -240,8 +314,17 @@ unsafe fn order(s: &Scheduler, st: &State, t: *mut Tasklet, send: bool) -> (bool
 
 /// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
 #[inline(always)]
+///
+/// # Safety
+/// `ch` is a live channel the caller holds a reference to.
 pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
-    let s = sched();
+    let s = match sched() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if let Err(e) = s.check_usable() {
+        return e;
+    }
     let me = s.running();
     announce(s, ch, me, true);
     let mut st = (*ch).st.lock();
@@ -252,7 +335,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
             return e;
         }
         let (_, free_it) = pop_waiter(&mut st);
-        give_to_receiver(r, item);
+        give_to_receiver(s, r, item);
         drop(st);
         if free_it {
             free(ch);
@@ -262,11 +345,14 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     }
     if !st.closing && (st.buf.len() as u64) < st.capacity as u64 {
         // A closing channel's queue does not grow (Stackless close()).
+        if st.buf.try_reserve(1).is_err() {
+            return fail(E_NOMEM, "out of memory growing a buffered channel");
+        }
         st.buf.push_back(item);
         return OK;
     }
     // No partner: block.
-    if (*me).block_trap.get() {
+    if (*me).block_trap.load(Ordering::Relaxed) {
         return fail(E_WOULD_BLOCK, "send would block and block_trap is set");
     }
     if st.closing {
@@ -275,8 +361,11 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     if let Err(e) = s.check_block() {
         return e;
     }
-    push_waiter(&mut st, Waiter { t: me, item }, true);
+    if let Err(e) = push_waiter(&mut st, Waiter { t: me, item }, true) {
+        return e;
+    }
     (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
+    (*me).transition(States::of(&[State::Running]), State::Blocked);
     drop(st);
     match s.park() {
         Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while sending"),
@@ -286,8 +375,17 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
 
 /// Receives into `*out`; blocks when nothing is buffered and no sender waits.
 #[inline(always)]
+///
+/// # Safety
+/// `ch` is a live channel the caller holds a reference to.
 pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
-    let s = sched();
+    let s = match sched() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if let Err(e) = s.check_usable() {
+        return e;
+    }
     let me = s.running();
     announce(s, ch, me, false);
     let mut st = (*ch).st.lock();
@@ -309,7 +407,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
             let (w, free_it) = pop_waiter(&mut st);
             let w = w.unwrap();
             st.buf.push_back(w.item);
-            release_sender(w.t);
+            release_sender(s, w.t);
             drop(st);
             if free_it {
                 free(ch);
@@ -326,7 +424,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         }
         let (w, free_it) = pop_waiter(&mut st);
         let w = w.unwrap();
-        release_sender(w.t);
+        release_sender(s, w.t);
         item = w.item;
         drop(st);
         if free_it {
@@ -334,7 +432,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         }
         s.wake_partner(w.t, first, all);
     } else {
-        if (*me).block_trap.get() {
+        if (*me).block_trap.load(Ordering::Relaxed) {
             return fail(E_WOULD_BLOCK, "receive would block and block_trap is set");
         }
         if st.closing {
@@ -343,8 +441,11 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         if let Err(e) = s.check_block() {
             return e;
         }
-        push_waiter(&mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false);
+        if let Err(e) = push_waiter(&mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false) {
+            return e;
+        }
         (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
+        (*me).transition(States::of(&[State::Running]), State::Blocked);
         drop(st);
         return match s.park() {
             Ok(OK) => {
@@ -418,20 +519,31 @@ pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
 
 /// Closes the channel and wakes every waiter with `SLP_E_CLOSED` (buffered items stay for
 /// receivers to drain). Waiters of other threads go back to their owners' queues.
+///
+/// # Safety
+/// `ch` is a live channel the caller holds a reference to.
 pub unsafe fn shutdown(ch: *const Channel) -> Status {
-    let s = sched();
+    let s = match sched() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if let Err(e) = s.check_usable() {
+        return e;
+    }
     let (woken, orphaned) = {
         let mut st = (*ch).st.lock();
         st.closing = true;
-        let woken: Vec<*mut Tasklet> = st.waiters.drain(..).map(|w| w.t).collect();
-        for &t in &woken {
-            (*t).xfer_status.store(E_CLOSED, Ordering::Relaxed);
-            (*t).blocked_on.store(ptr::null_mut(), Ordering::Release);
+        // The waiters move out of the channel's queue into this one (no allocation).
+        let woken = std::mem::take(&mut st.waiters);
+        for w in &woken {
+            (*w.t).xfer_status.store(E_CLOSED, Ordering::Relaxed);
+            (*w.t).blocked_on.store(ptr::null_mut(), Ordering::Release);
+            unblock_paired(s, w.t);
         }
         (woken, st.orphaned)
     };
-    for &t in &woken {
-        s.wake_appended(t);
+    for w in &woken {
+        s.wake_appended(w.t);
     }
     if orphaned && !woken.is_empty() {
         free(ch);

@@ -1,14 +1,15 @@
 //! libslp: the microthreading model of Stackless Python for C and C++ hosts.
 //!
-//! Layout: the Rust core (`stack`, `overflow`, `tasklet`, `scheduler`, `channel`, `status`) knows nothing
-//! of C; `ffi` is the thin `extern "C"` layer that validates arguments, catches panics and
+//! Layout: the Rust core (`stack`, `overflow`, `tasklet`, `sched/`, `channel`, `introspect`,
+//! `status`, `arch/`) knows nothing of C; `ffi` is the thin `extern "C"` layer that validates arguments, catches panics and
 //! carries the documentation that cbindgen copies into `include/slp.h`.
 
+mod arch;
 pub mod channel;
 pub mod ffi;
+pub mod introspect;
 pub mod overflow;
-pub mod wake;
-pub mod scheduler;
+pub mod sched;
 pub mod stack;
 pub mod status;
 pub mod tasklet;

@@ -126,7 +126,7 @@ impl Msg {
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     unsafe {
         let addr = (*info).si_addr() as usize;
-        if let Some((lo, hi, t)) = crate::scheduler::running_guard_range() {
+        if let Some((lo, hi, t)) = crate::sched::running_guard_range() {
             if addr >= lo.saturating_sub(BELOW_GUARD_SLACK) && addr < hi {
                 let mut m = Msg { buf: [0; 512], len: 0 };
                 m.push(b"libslp: stack overflow in ");

@@ -1,13 +1,42 @@
 //! The tasklet object: a C function running on its own stack (a corosensei coroutine), with
-//! Stackless's flags and reference counting (SPEC §1, §2, §3).
+//! Stackless's flags, one explicit state, and reference counting.
 //!
-//! Threading rule: every `Cell` field is touched only by the owner thread. The channel
-//! transfer fields (`blocked_on`, `xfer`, `xfer_status`, `xfer_data`) are atomics written under
-//! the lock of the channel the tasklet waits on (by a partner or a killer on any thread) and
-//! read by the owner after it is woken; `refs` is an atomic usable anywhere.
+//! # State
+//! A tasklet is in exactly one [`State`], kept in one atomic word together with a "has run"
+//! bit. The flag queries of the C API (`alive`, `blocked`, `scheduled`, `paused`) derive from
+//! it, and every change goes through [`Tasklet::transition`] (owner thread) or
+//! [`Tasklet::try_transition`] (any thread), which check the state they leave in debug builds.
+//!
+//! ```text
+//!            create(paused)                      create
+//!   Fresh <───────────────── new ─────────────────────────> Runnable
+//!     │  insert / run / remote insert (CAS)                   │  ▲
+//!     └──────────────────────────────────────────────────────>│  │ schedule / preempted
+//!                                                   resume    ▼  │
+//!   Paused <──── remove / schedule_remove / switch ───── Running ─┘
+//!     │ insert (CAS)                                  │  block │ ▲
+//!     └──> Runnable                                   ▼        │ │ partner / kill / shutdown
+//!                                                   Blocked ───┘ │ (under the channel lock,
+//!   every alive state ──── end / discard / thread exit ──> Dead  │  any thread) → Runnable
+//! ```
+//!
+//! Who writes: the owner thread makes every transition except two, which other threads make
+//! too: Fresh/Paused → Runnable by a remote insert (a compare-and-swap, so it races safely with
+//! the owner's own CAS out of Fresh/Paused), and Blocked → Runnable by a channel partner, a
+//! remote kill or a channel shutdown, always under the lock of the channel the tasklet waits
+//! on (the owner enters Blocked under that same lock). A tasklet that is Runnable but not
+//! linked into its owner's run queue is on its way there in a message (`sched::remote`).
+//!
+//! # Threading of the other fields
+//! `Cell` fields are touched only by the owner thread. The channel transfer fields
+//! (`blocked_on`, `xfer`, `xfer_status`, `xfer_data`) are written under the lock of the channel
+//! the tasklet waits on and read by the owner after it is woken (the channel lock orders
+//! them). `refs`, `state`, the flags (`atomic`, `block_trap`) and the debug context are atomics
+//! usable from any thread. `owner` changes only through `bind_thread` on a Fresh tasklet.
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, CString};
+use std::fmt;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +44,7 @@ use std::sync::Arc;
 use corosensei::{Coroutine, Yielder};
 
 use crate::channel::Channel;
-use crate::wake::Shared;
+use crate::sched::inbox::Shared;
 use crate::stack::SlpStack;
 use crate::status::Status;
 
@@ -28,40 +57,109 @@ pub type ArgFree = unsafe extern "C" fn(arg: *mut c_void);
 /// return value.
 pub type Coro = Coroutine<(), (), i32, SlpStack>;
 
+/// Where a tasklet is (see the module docs for the transitions).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 #[repr(u8)]
-pub enum Life {
-    /// Created, never switched into.
-    Fresh,
-    /// Has run at least once and has not ended.
-    Started,
+pub enum State {
+    /// Created paused (or removed) before it ever ran; in no queue.
+    Fresh = 0,
+    /// In its owner's run queue, or on its way there in a message.
+    Runnable = 1,
+    /// Running on its thread (for a main tasklet: its own code runs, outside any run call).
+    Running = 2,
+    /// Waiting on a channel.
+    Blocked = 3,
+    /// Has run, in no queue, not blocked: waits for an insert (a main tasklet inside a run
+    /// call is Paused too).
+    Paused = 4,
     /// Ended (returned, killed, discarded, or its thread exited).
-    Dead,
+    Dead = 5,
 }
+
+impl State {
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+    fn from_u8(v: u8) -> State {
+        match v & STATE_MASK {
+            0 => State::Fresh,
+            1 => State::Runnable,
+            2 => State::Running,
+            3 => State::Blocked,
+            4 => State::Paused,
+            _ => State::Dead,
+        }
+    }
+}
+
+/// A set of states, the `from` side of a transition.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct States(u8);
+
+impl States {
+    pub const fn of(states: &[State]) -> States {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < states.len() {
+            bits |= states[i].bit();
+            i += 1;
+        }
+        States(bits)
+    }
+    #[inline]
+    pub fn contains(self, s: State) -> bool {
+        self.0 & s.bit() != 0
+    }
+}
+
+impl fmt::Debug for States {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all = [State::Fresh, State::Runnable, State::Running, State::Blocked, State::Paused, State::Dead];
+        f.debug_set().entries(all.iter().filter(|s| self.contains(**s))).finish()
+    }
+}
+
+/// Alive and not scheduled: what insert, run and bind_thread start from.
+pub const UNSCHEDULED: States = States::of(&[State::Fresh, State::Paused]);
+/// In the run queue (or running).
+pub const QUEUED: States = States::of(&[State::Runnable, State::Running]);
+/// Any state but Dead.
+pub const ALIVE: States = States::of(&[
+    State::Fresh,
+    State::Runnable,
+    State::Running,
+    State::Blocked,
+    State::Paused,
+]);
+
+const STATE_MASK: u8 = 0x7;
+/// The tasklet has been switched into at least once.
+const STARTED: u8 = 0x8;
 
 /// A tasklet (`slp_tasklet`): a function running on its own stack, owned by the thread that
 /// created it (Stackless `tasklet`). Opaque; reference counted (slp_tasklet_retain /
 /// slp_tasklet_release). A thread's main tasklet is its own native stack (slp_main()).
 pub struct Tasklet {
     pub(crate) refs: AtomicUsize,
-    /// The owner's cross-thread state (its scheduler's shared part).
-    pub(crate) owner: UnsafeCell<Arc<Shared>>,
-    // Run-queue links (circular, intrusive). Null when not in the run queue.
+    /// The owner's cross-thread part (an `Arc<Shared>` turned into a raw pointer; this
+    /// tasklet holds one strong count). Replaced only by `bind_thread`.
+    owner: AtomicPtr<Shared>,
+    /// Owners replaced by `bind_thread`, kept until the tasklet is freed: a thread that read
+    /// the old pointer just before the swap may still be using it (it holds a reference to
+    /// this tasklet, so the tasklet outlives that use). Written only in the transient Binding
+    /// window, which bind_thread owns exclusively.
+    retired_owners: UnsafeCell<Vec<Arc<Shared>>>,
+    /// `State` in the low bits, `STARTED` above.
+    state: AtomicU8,
+    // Run-queue links (circular, intrusive; owner only). Null when not linked.
     pub(crate) next: Cell<*mut Tasklet>,
     pub(crate) prev: Cell<*mut Tasklet>,
-    /// Mirrors "in the run queue" for queries from any thread (the links are owner-only).
-    pub(crate) queued: AtomicBool,
-    /// The runtime holds a reference: the tasklet is in the run queue, blocked, or on its way
-    /// back to the queue from another thread.
-    pub(crate) rt_ref: Cell<bool>,
     // Links of the owner's list of started, not yet dead tasklets (for thread exit).
     pub(crate) all_next: Cell<*mut Tasklet>,
     pub(crate) all_prev: Cell<*mut Tasklet>,
-    /// A `Life`, written by the owner thread, read by any thread (alive queries, kills).
-    life: AtomicU8,
     pub(crate) is_main: bool,
-    pub(crate) atomic: Cell<bool>,
-    pub(crate) block_trap: Cell<bool>,
+    pub(crate) atomic: AtomicBool,
+    pub(crate) block_trap: AtomicBool,
     pub(crate) coro: UnsafeCell<Option<Coro>>,
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     pub(crate) arg: *mut c_void,
@@ -90,9 +188,13 @@ pub struct Tasklet {
     /// Return value of the function once dead.
     pub(crate) result: Cell<i32>,
     /// Where a suspended tasklet switched away: instruction, stack and frame pointer (for
-    /// debuggers, `slp_tasklet_debug_context`).
-    pub(crate) dbg_ctx: Cell<[usize; 3]>,
+    /// debuggers, `slp_tasklet_debug_context`; read from any thread, so atomics).
+    pub(crate) dbg_ctx: [AtomicUsize; 3],
 }
+
+/// The transient word bind_thread holds while it replaces the owner: `state()` reads it as
+/// Fresh, and every transition out of Fresh fails until bind_thread is done.
+const BINDING: u8 = 6;
 
 impl Tasklet {
     pub(crate) fn new_raw(
@@ -103,100 +205,196 @@ impl Tasklet {
         name: Option<CString>,
         stack_size: usize,
         refs: usize,
-    ) -> *mut Tasklet {
-        // Written straight into the heap block: a Box::new of this struct would build it on
-        // the stack first and copy it (a visible memmove on the create path).
-        let mut b = Box::<Tasklet>::new_uninit();
-        b.write(Tasklet {
-            refs: AtomicUsize::new(refs),
-            owner: UnsafeCell::new(owner),
-            next: Cell::new(ptr::null_mut()),
-            prev: Cell::new(ptr::null_mut()),
-            queued: AtomicBool::new(false),
-            rt_ref: Cell::new(false),
-            all_next: Cell::new(ptr::null_mut()),
-            all_prev: Cell::new(ptr::null_mut()),
-            life: AtomicU8::new(if is_main { Life::Started } else { Life::Fresh } as u8),
-            is_main,
-            atomic: Cell::new(false),
-            block_trap: Cell::new(false),
-            coro: UnsafeCell::new(None),
-            yielder: Cell::new(ptr::null()),
-            arg,
-            arg_free,
-            name,
-            stack_size,
-            guard_lo: Cell::new(0),
-            pending: Cell::new(0),
-            pending_data: Cell::new(ptr::null_mut()),
-            pending_is_exc: Cell::new(false),
-            exc_data: Cell::new(ptr::null_mut()),
-            blocked_on: AtomicPtr::new(ptr::null_mut()),
-            xfer: AtomicPtr::new(ptr::null_mut()),
-            xfer_status: AtomicI32::new(0),
-            xfer_data: AtomicPtr::new(ptr::null_mut()),
-            result: Cell::new(0),
-            dbg_ctx: Cell::new([0; 3]),
-        });
-        // SAFETY: fully initialised by the write above.
-        Box::into_raw(unsafe { b.assume_init() })
+        state: State,
+    ) -> Option<*mut Tasklet> {
+        // Written straight into the heap block (a Box::new of this struct would build it on
+        // the stack first and copy it), and fallible: out of memory is SLP_E_NOMEM.
+        let layout = std::alloc::Layout::new::<Tasklet>();
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { std::alloc::alloc(layout) } as *mut Tasklet;
+        if p.is_null() {
+            return None;
+        }
+        let started = if is_main { STARTED } else { 0 };
+        // SAFETY: `p` is a fresh allocation of the right layout; `write` initialises it whole.
+        unsafe {
+            p.write(Tasklet {
+                refs: AtomicUsize::new(refs),
+                owner: AtomicPtr::new(Arc::into_raw(owner) as *mut Shared),
+                retired_owners: UnsafeCell::new(Vec::new()),
+                state: AtomicU8::new(state as u8 | started),
+                next: Cell::new(ptr::null_mut()),
+                prev: Cell::new(ptr::null_mut()),
+                all_next: Cell::new(ptr::null_mut()),
+                all_prev: Cell::new(ptr::null_mut()),
+                is_main,
+                atomic: AtomicBool::new(false),
+                block_trap: AtomicBool::new(false),
+                coro: UnsafeCell::new(None),
+                yielder: Cell::new(ptr::null()),
+                arg,
+                arg_free,
+                name,
+                stack_size,
+                guard_lo: Cell::new(0),
+                pending: Cell::new(0),
+                pending_data: Cell::new(ptr::null_mut()),
+                pending_is_exc: Cell::new(false),
+                exc_data: Cell::new(ptr::null_mut()),
+                blocked_on: AtomicPtr::new(ptr::null_mut()),
+                xfer: AtomicPtr::new(ptr::null_mut()),
+                xfer_status: AtomicI32::new(0),
+                xfer_data: AtomicPtr::new(ptr::null_mut()),
+                result: Cell::new(0),
+                dbg_ctx: [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)],
+            });
+        }
+        Some(p)
     }
 
+    /// The owner thread's shared part.
     #[inline]
-    pub(crate) fn owner(&self) -> &Arc<Shared> {
-        // SAFETY: `owner` is only replaced by bind_thread on a never-started, unscheduled
-        // tasklet, which no other thread is using at that moment.
-        unsafe { &*self.owner.get() }
+    pub(crate) fn owner(&self) -> &Shared {
+        // SAFETY: the pointer came from Arc::into_raw and its strong count is held by this
+        // tasklet (or by `retired_owners` once replaced), so it lives as long as `self`.
+        unsafe { &*self.owner.load(Ordering::Acquire) }
     }
 
-    #[inline]
-    pub fn life(&self) -> Life {
-        match self.life.load(Ordering::Acquire) {
-            0 => Life::Fresh,
-            1 => Life::Started,
-            _ => Life::Dead,
+    /// A new strong reference to the owner's shared part.
+    pub(crate) fn owner_arc(&self) -> Arc<Shared> {
+        let p = self.owner.load(Ordering::Acquire);
+        // SAFETY: as in `owner`; the count taken here is the caller's.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
         }
     }
+
+    /// Is `shared` this tasklet's owner?
     #[inline]
-    pub(crate) fn set_life(&self, l: Life) {
-        self.life.store(l as u8, Ordering::Release);
+    pub(crate) fn owned_by(&self, shared: &Shared) -> bool {
+        ptr::eq(self.owner.load(Ordering::Acquire), shared)
     }
 
-    /// In its run queue (owner thread: exact).
-    #[inline]
-    pub fn in_ring(&self) -> bool {
-        !self.next.get().is_null()
+    /// Re-binds a Fresh tasklet to another thread (`slp_tasklet_bind_thread`). Returns false,
+    /// changing nothing, unless the tasklet is Fresh (never ran, not scheduled, not blocked).
+    pub(crate) fn bind_owner(&self, to: Arc<Shared>) -> bool {
+        if self
+            .state
+            .compare_exchange(State::Fresh as u8, BINDING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let old = self.owner.swap(Arc::into_raw(to) as *mut Shared, Ordering::AcqRel);
+        // SAFETY: only the thread that won the CAS into BINDING touches `retired_owners`;
+        // `old` carries the strong count this tasklet held.
+        unsafe { (*self.retired_owners.get()).push(Arc::from_raw(old)) };
+        self.state.store(State::Fresh as u8, Ordering::Release);
+        true
     }
-    /// In its run queue, readable from any thread (may be out of date there).
+
     #[inline]
-    pub fn is_queued(&self) -> bool {
-        self.queued.load(Ordering::Relaxed)
+    fn word(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
     }
+
+    /// The current state (exact on the owner thread; a snapshot elsewhere).
+    #[inline]
+    pub fn state(&self) -> State {
+        let w = self.word();
+        if w == BINDING {
+            State::Fresh
+        } else {
+            State::from_u8(w)
+        }
+    }
+
+    /// Has been switched into at least once.
+    #[inline]
+    pub fn started(&self) -> bool {
+        self.word() & STARTED != 0
+    }
+
+    /// Owner-thread transition: moves from one of `from` to `to`. A transition out of Fresh
+    /// or Paused must use `try_transition` (remote inserts race for those).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn transition(&self, from: States, to: State) {
+        let w = self.word();
+        debug_assert!(
+            from.contains(State::from_u8(w)) && w != BINDING,
+            "libslp internal error: {} is {:?}, expected one of {:?} before becoming {:?}",
+            self.describe(),
+            State::from_u8(w),
+            from,
+            to
+        );
+        let _ = from;
+        self.state.store((w & STARTED) | to as u8, Ordering::Release);
+    }
+
+    /// Compare-and-swap transition, safe against other threads: moves to `to` if the state
+    /// is one of `from` and returns the state it left, else returns the state found.
+    #[inline]
+    pub(crate) fn try_transition(&self, from: States, to: State) -> Result<State, State> {
+        let mut w = self.word();
+        loop {
+            if w == BINDING || !from.contains(State::from_u8(w)) {
+                return Err(State::from_u8(if w == BINDING { 0 } else { w }));
+            }
+            match self.state.compare_exchange_weak(
+                w,
+                (w & STARTED) | to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(State::from_u8(w)),
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// First switch into the tasklet: Runnable → Running, and it counts as started.
+    #[inline]
+    pub(crate) fn mark_started(&self) {
+        self.state.fetch_or(STARTED, Ordering::Release);
+    }
+
+    /// Is it in one of `set`?
+    #[inline]
+    pub fn is(&self, set: States) -> bool {
+        set.contains(self.state())
+    }
+
+    /// Blocked on a channel.
     #[inline]
     pub fn is_blocked(&self) -> bool {
-        !self.blocked_on.load(Ordering::Acquire).is_null()
+        self.state() == State::Blocked
+    }
+    /// In its run queue or on its way there (scheduled but not blocked).
+    #[inline]
+    pub fn is_queued(&self) -> bool {
+        self.is(QUEUED)
     }
     /// Not ended, and its thread still exists.
     #[inline]
     pub fn is_alive(&self) -> bool {
-        self.life() != Life::Dead && self.owner().alive.load(Ordering::Relaxed)
+        self.state() != State::Dead && self.owner().alive.load(Ordering::Acquire)
     }
     /// Owner thread id, or -1 once that thread's scheduler is gone.
     pub fn thread_id(&self) -> i64 {
-        if self.owner().alive.load(Ordering::Relaxed) {
-            self.owner().thread_id
+        let o = self.owner();
+        if o.alive.load(Ordering::Acquire) {
+            o.thread_id
         } else {
             -1
         }
     }
 
-    /// A printable name for messages: the user's name or the address.
-    pub fn describe(&self) -> String {
-        match &self.name {
-            Some(n) if !n.as_bytes().is_empty() => format!("tasklet '{}'", n.to_string_lossy()),
-            _ if self.is_main => "the main tasklet".to_string(),
-            _ => format!("tasklet {:p}", self as *const Tasklet),
-        }
+    /// A printable name for messages, without allocating: the user's name or the address.
+    pub fn describe(&self) -> Describe<'_> {
+        Describe(self)
     }
 
     /// Takes the pending delivery, recording user-exception data where it belongs.
@@ -209,33 +407,87 @@ impl Tasklet {
         p
     }
 
-    /// Runs `arg_free` once (it is cleared by taking the function out of `life` handling:
-    /// callers make sure this is reached exactly once, when the tasklet dies).
+    /// Runs `arg_free`, inside a callback scope (no switching, blocking or teardown from it).
+    ///
+    /// # Safety
+    /// Called exactly once per tasklet, when it is done with `arg` (it ended or was
+    /// discarded), on a thread where re-entry into libslp is guarded by the callback scope.
     pub(crate) unsafe fn free_arg(&self) {
         if let Some(f) = self.arg_free {
+            let _scope = crate::sched::callback::enter(crate::sched::callback::Callback::ArgFree);
             f(self.arg);
+        }
+    }
+
+    /// Records where the tasklet switches away, for debuggers.
+    #[inline(always)]
+    pub(crate) fn record_debug_context(&self) {
+        let [pc, sp, fp] = crate::arch::current_context();
+        self.dbg_ctx[0].store(pc, Ordering::Relaxed);
+        self.dbg_ctx[1].store(sp, Ordering::Relaxed);
+        self.dbg_ctx[2].store(fp, Ordering::Relaxed);
+    }
+
+    /// The saved context of a suspended tasklet (pc, sp, fp).
+    pub(crate) fn debug_context(&self) -> [usize; 3] {
+        [
+            self.dbg_ctx[0].load(Ordering::Relaxed),
+            self.dbg_ctx[1].load(Ordering::Relaxed),
+            self.dbg_ctx[2].load(Ordering::Relaxed),
+        ]
+    }
+}
+
+impl Drop for Tasklet {
+    fn drop(&mut self) {
+        // SAFETY: the owner pointer holds one strong count (see `owner`).
+        unsafe { drop(Arc::from_raw(*self.owner.get_mut())) };
+    }
+}
+
+/// `Display` for a tasklet in messages ("tasklet 'name'", "the main tasklet", "tasklet 0x…").
+pub struct Describe<'a>(&'a Tasklet);
+
+impl fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        match &t.name {
+            Some(n) if !n.as_bytes().is_empty() => {
+                write!(f, "tasklet '{}'", String::from_utf8_lossy(n.as_bytes()))
+            }
+            _ if t.is_main => f.write_str("the main tasklet"),
+            _ => write!(f, "tasklet {:p}", t as *const Tasklet),
         }
     }
 }
 
 /// Adds a reference.
+///
+/// # Safety
+/// `t` points to a live tasklet (the caller holds a reference to it).
 #[inline]
 pub unsafe fn retain(t: *const Tasklet) {
     (*t).refs.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Drops a reference; the last one frees a dead tasklet, discards a never-started one, and
-/// kills (pending) a started, paused one so that it can clean up (SPEC §3).
+/// kills (pending) a started, paused one so that it can clean up (Stackless).
+///
+/// # Safety
+/// `t` points to a live tasklet and the caller owns the reference it gives up.
 #[inline]
 pub unsafe fn release(t: *mut Tasklet) {
     if (*t).refs.fetch_sub(1, Ordering::Release) == 1 {
         fence(Ordering::Acquire);
-        crate::scheduler::last_ref_gone(t);
+        crate::sched::remote::last_ref_gone(t);
     }
 }
 
 /// Frees the memory of a tasklet that has no references. A coroutine still suspended in it
 /// (its thread exited while it refused to end) is leaked, never unwound: its frames are C code.
+///
+/// # Safety
+/// `t` has no references left and no queue, channel or message points to it.
 pub(crate) unsafe fn free(t: *mut Tasklet) {
     if let Some(c) = (*(*t).coro.get()).take() {
         std::mem::forget(c);

@@ -1,9 +1,10 @@
-//! C API: channels (SPEC §5, §5.1).
+//! C API: channels (Stackless's `channel`, with carbon's and mo-threads' buffered queues).
 
 use std::ffi::c_void;
 use std::ptr;
 
-use super::{guard, require, slp_status, SLP_E_PANIC};
+use super::boundary::nonnull;
+use super::{ffi_boundary, ffi_status, slp_status};
 use crate::channel::{self, Channel, Item};
 use crate::status::*;
 use crate::tasklet::Tasklet;
@@ -28,15 +29,16 @@ pub struct slp_channel_options {
 /// struct_size. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_options_init(opts: *mut slp_channel_options) {
-    if opts.is_null() {
-        return;
-    }
-    opts.write(slp_channel_options {
-        struct_size: std::mem::size_of::<slp_channel_options>() as u32,
-        preference: -1,
-        capacity: 0,
-        schedule_all: false,
-    });
+    ffi_boundary!("slp_channel_options_init", {
+        if !opts.is_null() {
+            opts.write(slp_channel_options {
+                struct_size: std::mem::size_of::<slp_channel_options>() as u32,
+                preference: -1,
+                capacity: 0,
+                schedule_all: false,
+            });
+        }
+    })
 }
 
 /// Creates a rendezvous channel with preference -1 (`stackless.channel()`). `*out` receives
@@ -54,43 +56,50 @@ pub unsafe extern "C" fn slp_channel_new_ex(
     opts: *const slp_channel_options,
     out: *mut *mut Channel,
 ) -> slp_status {
-    require!(out, "slp_channel_new_ex", "out");
-    guard!(SLP_E_PANIC, {
-        // A thread that makes a channel participates from now on (SPEC §5.3).
-        let _ = crate::scheduler::sched();
+    ffi_status!("slp_channel_new_ex", {
+        nonnull(out, "slp_channel_new_ex", "out")?;
+        // A thread that makes a channel participates in deadlock detection from now on.
+        crate::sched::sched()?.check_usable()?;
         let (mut pref, mut cap, mut all) = (-1, 0, false);
         if !opts.is_null() {
             let o = &*opts;
             if (o.struct_size as usize) < std::mem::size_of::<slp_channel_options>() {
-                return fail(
+                return Err(fail(
                     E_INVALID,
                     "slp_channel_new_ex: opts->struct_size is too small (use slp_channel_options_init)",
-                );
+                ));
             }
             pref = o.preference;
             cap = o.capacity;
             all = o.schedule_all;
         }
-        *out = channel::new(cap, pref, all);
-        OK
+        let Some(ch) = channel::new(cap, pref, all) else {
+            return Err(fail(E_NOMEM, "slp_channel_new_ex: out of memory"));
+        };
+        *out = ch;
+        Ok(OK)
     })
 }
 
 /// Adds a reference. NULL is ignored. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_retain(ch: *mut Channel) {
-    if !ch.is_null() {
-        channel::retain(ch);
-    }
+    ffi_boundary!("slp_channel_retain", {
+        if !ch.is_null() {
+            channel::retain(ch);
+        }
+    })
 }
 
 /// Drops a reference; NULL is ignored. A channel released while tasklets wait on it stays
 /// alive until they are gone (woken, killed or their thread ends).
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
-    if !ch.is_null() {
-        channel::release(ch);
-    }
+    ffi_boundary!("slp_channel_release", {
+        if !ch.is_null() {
+            channel::release(ch);
+        }
+    })
 }
 
 /// Sends `value` (`channel.send()`); ownership of what it points to passes to the receiver.
@@ -107,8 +116,10 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 /// run queue (that thread is woken); nothing switches here, whatever the preference.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) -> slp_status {
-    require!(ch, "slp_channel_send", "ch");
-    guard!(SLP_E_PANIC, channel::send(ch, Item::Value(value)))
+    ffi_status!("slp_channel_send", {
+        let ch = nonnull(ch, "slp_channel_send", "ch")?;
+        Ok(channel::send(ch, Item::Value(value)))
+    })
 }
 
 /// Receives a value into `*out` (`channel.receive()`), blocking (balance -1) until a sender
@@ -120,15 +131,15 @@ pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) 
 /// even if a sender had just handed it a value, which is then lost).
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_void) -> slp_status {
-    require!(ch, "slp_channel_receive", "ch");
-    require!(out, "slp_channel_receive", "out");
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_channel_receive", {
+        let ch = nonnull(ch, "slp_channel_receive", "ch")?;
+        nonnull(out, "slp_channel_receive", "out")?;
         let mut v = ptr::null_mut();
         let s = channel::receive(ch, &mut v);
         if s == OK {
             *out = v;
         }
-        s
+        Ok(s)
     })
 }
 
@@ -141,16 +152,23 @@ pub unsafe extern "C" fn slp_channel_send_exception(
     code: i32,
     data: *mut c_void,
 ) -> slp_status {
-    require!(ch, "slp_channel_send_exception", "ch");
-    if code <= 0 {
-        return fail(E_INVALID, format!("slp_channel_send_exception: code {code} must be > 0"));
-    }
-    guard!(SLP_E_PANIC, channel::send(ch, Item::Exception(code, data)))
+    ffi_status!("slp_channel_send_exception", {
+        let ch = nonnull(ch, "slp_channel_send_exception", "ch")?;
+        if code <= 0 {
+            return Err(fail(
+                E_INVALID,
+                format_args!("slp_channel_send_exception: code {code} must be > 0"),
+            ));
+        }
+        Ok(channel::send(ch, Item::Exception(code, data)))
+    })
 }
 
 /// Sends `n` values in order, each like slp_channel_send (`channel.send_sequence()`).
-/// `*sent` is set to `n` on SLP_OK; on an error it is not written and slp_last_error() says
-/// how many values were sent before it. `values` may be NULL when n is 0.
+/// `*sent` receives how many values were sent: `n` on SLP_OK, and — the one exception to the
+/// rule that out-parameters are written only on success — the count sent before the failing
+/// send when a send fails, so the caller knows that `values[*sent..n]` are still its own.
+/// It is not written when the arguments are invalid. `values` may be NULL when n is 0.
 /// Returns SLP_OK or the first failing send's status; SLP_E_INVALID (NULL ch, sent, or values
 /// with n > 0).
 #[no_mangle]
@@ -160,24 +178,21 @@ pub unsafe extern "C" fn slp_channel_send_sequence(
     n: usize,
     sent: *mut usize,
 ) -> slp_status {
-    require!(ch, "slp_channel_send_sequence", "ch");
-    require!(sent, "slp_channel_send_sequence", "sent");
-    if n > 0 && values.is_null() {
-        return fail(E_INVALID, "slp_channel_send_sequence: values is NULL");
-    }
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_channel_send_sequence", {
+        let ch = nonnull(ch, "slp_channel_send_sequence", "ch")?;
+        nonnull(sent, "slp_channel_send_sequence", "sent")?;
+        if n > 0 && values.is_null() {
+            return Err(fail(E_INVALID, "slp_channel_send_sequence: values is NULL"));
+        }
         for i in 0..n {
             let s = channel::send(ch, Item::Value(*values.add(i)));
             if s != OK {
-                let msg = format!(
-                    "slp_channel_send_sequence: stopped after {i} of {n} values: {}",
-                    std::ffi::CStr::from_ptr(crate::status::last_error_ptr()).to_string_lossy()
-                );
-                return fail(s, msg);
+                *sent = i;
+                return Ok(s);
             }
         }
         *sent = n;
-        OK
+        Ok(OK)
     })
 }
 
@@ -185,71 +200,58 @@ pub unsafe extern "C" fn slp_channel_send_sequence(
 /// receivers wait. 0 for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_balance(ch: *const Channel) -> i32 {
-    if ch.is_null() {
-        return 0;
-    }
-    channel::balance(ch)
+    ffi_boundary!("slp_channel_balance", { if ch.is_null() { 0 } else { channel::balance(ch) } })
 }
 
 /// The preference: -1 receiver first (default), 0 caller continues, 1 sender first. 0 for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_preference(ch: *const Channel) -> i32 {
-    if ch.is_null() {
-        return 0;
-    }
-    channel::preference(ch)
+    ffi_boundary!("slp_channel_preference", { if ch.is_null() { 0 } else { channel::preference(ch) } })
 }
 
 /// Sets the preference, clamped to -1, 0, 1. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_set_preference(ch: *mut Channel, preference: i32) {
-    if !ch.is_null() {
-        channel::set_preference(ch, preference)
-    }
+    ffi_boundary!("slp_channel_set_preference", { if !ch.is_null() { channel::set_preference(ch, preference) } })
 }
 
 /// Whether schedule_all is on. False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_schedule_all(ch: *const Channel) -> bool {
-    !ch.is_null() && channel::schedule_all(ch)
+    ffi_boundary!("slp_channel_schedule_all", { !ch.is_null() && channel::schedule_all(ch) })
 }
 
 /// Turns schedule_all on or off: when on, a completed transfer appends the partner and the
 /// caller schedules (the next runnable tasklet runs). NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_set_schedule_all(ch: *mut Channel, on: bool) {
-    if !ch.is_null() {
-        channel::set_schedule_all(ch, on)
-    }
+    ffi_boundary!("slp_channel_set_schedule_all", { if !ch.is_null() { channel::set_schedule_all(ch, on) } })
 }
 
 /// The channel's capacity (0 = rendezvous). 0 for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_capacity(ch: *const Channel) -> u32 {
-    if ch.is_null() {
-        return 0;
-    }
-    channel::capacity(ch)
+    ffi_boundary!("slp_channel_capacity", { if ch.is_null() { 0 } else { channel::capacity(ch) } })
 }
 
 /// Marks the channel closing (`channel.close()`): waiting tasklets can still be paired, but
 /// an operation that would block returns SLP_E_CLOSED. Returns SLP_OK or SLP_E_INVALID.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_close(ch: *mut Channel) -> slp_status {
-    require!(ch, "slp_channel_close", "ch");
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_channel_close", {
+        let ch = nonnull(ch, "slp_channel_close", "ch")?;
         channel::close(ch);
-        OK
+        Ok(OK)
     })
 }
 
 /// Undoes slp_channel_close (`channel.open()`). Returns SLP_OK or SLP_E_INVALID.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_open(ch: *mut Channel) -> slp_status {
-    require!(ch, "slp_channel_open", "ch");
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_channel_open", {
+        let ch = nonnull(ch, "slp_channel_open", "ch")?;
         channel::open(ch);
-        OK
+        Ok(OK)
     })
 }
 
@@ -259,28 +261,33 @@ pub unsafe extern "C" fn slp_channel_open(ch: *mut Channel) -> slp_status {
 /// Returns SLP_OK or SLP_E_INVALID.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_shutdown(ch: *mut Channel) -> slp_status {
-    require!(ch, "slp_channel_shutdown", "ch");
-    guard!(SLP_E_PANIC, channel::shutdown(ch))
+    ffi_status!("slp_channel_shutdown", {
+        let ch = nonnull(ch, "slp_channel_shutdown", "ch")?;
+        Ok(channel::shutdown(ch))
+    })
 }
 
 /// True once slp_channel_close or _shutdown was called (and not reopened). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_closing(ch: *const Channel) -> bool {
-    !ch.is_null() && channel::closing(ch)
+    ffi_boundary!("slp_channel_closing", { !ch.is_null() && channel::closing(ch) })
 }
 
 /// True if the channel is closing and its balance is 0 (`channel.closed`). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_closed(ch: *const Channel) -> bool {
-    !ch.is_null() && channel::closed(ch)
+    ffi_boundary!("slp_channel_closed", { !ch.is_null() && channel::closed(ch) })
 }
 
 /// The first waiting tasklet (`channel.queue`): a new reference the caller releases, or NULL
 /// when nobody waits (or ch is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_queue(ch: *const Channel) -> *mut Tasklet {
-    if ch.is_null() {
-        return ptr::null_mut();
-    }
-    guard!(ptr::null_mut(), channel::queue(ch))
+    ffi_boundary!("slp_channel_queue", {
+        if ch.is_null() {
+            ptr::null_mut()
+        } else {
+            channel::queue(ch)
+        }
+    })
 }

@@ -1,15 +1,18 @@
-//! C API: introspection and tools (SPEC §8): schedule and channel callbacks, counters, the
-//! tasklet dump, and the saved context of a suspended tasklet for debuggers.
+//! C API: introspection and tools (Stackless's schedule and channel callbacks, counters, the
+//! tasklet dump, and the saved context of a suspended tasklet for debuggers). The core side
+//! is `src/introspect.rs`.
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 
-use super::{guard, require, slp_status, SLP_E_PANIC, SLP_OK};
+use super::boundary::nonnull;
+use super::{ffi_boundary, ffi_status, slp_status, SLP_OK};
 use crate::channel::{self, Channel};
-use crate::scheduler::sched;
+use crate::introspect::{self as core, CBuf};
+use crate::sched::sched;
 
 use crate::status::*;
-use crate::tasklet::{Life, Tasklet};
+use crate::tasklet::{State, Tasklet};
 
 /// A schedule callback: `fn(prev, next, user_data)`.
 pub type slp_schedule_fn =
@@ -39,8 +42,8 @@ pub unsafe extern "C" fn slp_set_schedule_callback(
     prev_fn: *mut slp_schedule_fn,
     prev_user_data: *mut *mut c_void,
 ) -> slp_status {
-    guard!(SLP_E_PANIC, {
-        let s = sched();
+    ffi_status!("slp_set_schedule_callback", {
+        let s = sched()?;
         let old = s.sched_cb.replace(fn_.map(|f| (f, user_data as usize)));
         if !prev_fn.is_null() {
             *prev_fn = old.map(|(f, _)| f);
@@ -51,7 +54,7 @@ pub unsafe extern "C" fn slp_set_schedule_callback(
         if fn_.is_none() {
             s.clear_callback_prev();
         }
-        SLP_OK
+        Ok(SLP_OK)
     })
 }
 
@@ -67,15 +70,15 @@ pub unsafe extern "C" fn slp_set_channel_callback(
     prev_fn: *mut slp_channel_fn,
     prev_user_data: *mut *mut c_void,
 ) -> slp_status {
-    guard!(SLP_E_PANIC, {
-        let old = sched().chan_cb.replace(fn_.map(|f| (f, user_data as usize)));
+    ffi_status!("slp_set_channel_callback", {
+        let old = sched()?.chan_cb.replace(fn_.map(|f| (f, user_data as usize)));
         if !prev_fn.is_null() {
             *prev_fn = old.map(|(f, _)| f);
         }
         if !prev_user_data.is_null() {
             *prev_user_data = old.map_or(std::ptr::null_mut(), |(_, u)| u as *mut c_void);
         }
-        SLP_OK
+        Ok(SLP_OK)
     })
 }
 
@@ -103,15 +106,15 @@ pub struct slp_counters {
 /// than this version's slp_counters).
 #[no_mangle]
 pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status {
-    require!(out, "slp_counters_get", "out");
-    if ((*out).struct_size as usize) < std::mem::size_of::<slp_counters>() {
-        return fail(
-            E_INVALID,
-            "slp_counters_get: set out->struct_size to sizeof(slp_counters)",
-        );
-    }
-    guard!(SLP_E_PANIC, {
-        let s = sched();
+    ffi_status!("slp_counters_get", {
+        nonnull(out, "slp_counters_get", "out")?;
+        if ((*out).struct_size as usize) < std::mem::size_of::<slp_counters>() {
+            return Err(fail(
+                E_INVALID,
+                "slp_counters_get: set out->struct_size to sizeof(slp_counters)",
+            ));
+        }
+        let s = sched()?;
         s.sync();
         out.write(slp_counters {
             struct_size: std::mem::size_of::<slp_counters>() as u32,
@@ -122,7 +125,7 @@ pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status 
             channels_live: channel::LIVE.load(Ordering::Relaxed),
             stacks_pooled: s.pool.borrow().len() as u64,
         });
-        SLP_OK
+        Ok(SLP_OK)
     })
 }
 
@@ -139,32 +142,24 @@ pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status 
 /// stopped anywhere; it creates no scheduler ("no libslp scheduler on this thread").
 #[no_mangle]
 pub unsafe extern "C" fn slp_dump(buf: *mut c_char, size: usize, needed: *mut usize) -> slp_status {
-    require!(needed, "slp_dump", "needed");
-    if buf.is_null() && size > 0 {
-        return fail(E_INVALID, "slp_dump: buf is NULL but size > 0");
-    }
-    guard!(SLP_E_PANIC, {
-        let text = match crate::scheduler::sched_opt() {
-            Some(s) => s.dump(),
-            None => format!(
-                "thread {}: no libslp scheduler on this thread\n",
-                crate::scheduler::thread_id()
-            ),
-        };
-        let bytes = text.as_bytes();
-        *needed = bytes.len() + 1;
-        if size > 0 {
-            let n = bytes.len().min(size - 1);
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, n);
-            *buf.add(n) = 0;
+    ffi_status!("slp_dump", {
+        nonnull(needed, "slp_dump", "needed")?;
+        if buf.is_null() && size > 0 {
+            return Err(fail(E_INVALID, "slp_dump: buf is NULL but size > 0"));
         }
-        if size < bytes.len() + 1 {
-            return fail(
+        // Written straight into `buf` (no allocation: a debugger or a program out of memory
+        // can call it).
+        let mut w = CBuf::new(buf as *mut u8, size);
+        let _ = core::dump(crate::sched::sched_opt(), &mut w);
+        w.finish();
+        *needed = w.needed();
+        if size < w.needed() {
+            return Err(fail(
                 E_NOMEM,
-                format!("slp_dump: the dump needs {} bytes, buf has {size}", bytes.len() + 1),
-            );
+                format_args!("slp_dump: the dump needs {} bytes, buf has {size}", w.needed()),
+            ));
         }
-        SLP_OK
+        Ok(SLP_OK)
     })
 }
 
@@ -181,24 +176,27 @@ pub unsafe extern "C" fn slp_tasklet_debug_context(
     sp: *mut usize,
     fp: *mut usize,
 ) -> slp_status {
-    require!(t, "slp_tasklet_debug_context", "t");
-    if pc.is_null() || sp.is_null() || fp.is_null() {
-        return fail(E_INVALID, "slp_tasklet_debug_context: an out-parameter is NULL");
-    }
-    let ctx = (*t).dbg_ctx.get();
-    if (*t).is_main
-        || (*t).life() != Life::Started
-        || super::tasklet::slp_tasklet_is_current(t)
-        || ctx[0] == 0
-    {
-        return fail(
-            E_STATE,
-            "slp_tasklet_debug_context: the tasklet is not suspended (running, never started, \
-             dead, or a main tasklet)",
-        );
-    }
-    *pc = ctx[0];
-    *sp = ctx[1];
-    *fp = ctx[2];
-    SLP_OK
+    ffi_status!("slp_tasklet_debug_context", {
+        let t = nonnull(t, "slp_tasklet_debug_context", "t")?;
+        if pc.is_null() || sp.is_null() || fp.is_null() {
+            return Err(fail(E_INVALID, "slp_tasklet_debug_context: an out-parameter is NULL"));
+        }
+        let ctx = (*t).debug_context();
+        if (*t).is_main
+            || !(*t).started()
+            || (*t).state() == State::Dead
+            || super::tasklet::slp_tasklet_is_current(t)
+            || ctx[0] == 0
+        {
+            return Err(fail(
+                E_STATE,
+                "slp_tasklet_debug_context: the tasklet is not suspended (running, never started, \
+                 dead, or a main tasklet)",
+            ));
+        }
+        *pc = ctx[0];
+        *sp = ctx[1];
+        *fp = ctx[2];
+        Ok(SLP_OK)
+    })
 }

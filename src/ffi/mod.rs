@@ -1,5 +1,7 @@
-//! The `extern "C"` boundary. Every function here validates its arguments, calls into the
-//! core, and catches any Rust panic (reported as `SLP_E_PANIC`): nothing unwinds into C.
+//! The `extern "C"` layer: thin and mechanical. Every export runs its whole body — argument
+//! checks included — inside the one boundary of `boundary.rs` (a caught panic becomes
+//! `SLP_E_PANIC`, false or NULL by return type), turns its pointer arguments into checked
+//! handles once, and calls into the core, which makes every routing decision.
 //! The `///` comments are the public documentation: cbindgen copies them into `include/slp.h`.
 
 #![allow(non_camel_case_types)]
@@ -63,35 +65,8 @@ const _: () = {
     assert!(SLP_E_PANIC == status::E_PANIC);
 };
 
-/// Runs `body`, turning a panic into `SLP_E_PANIC` (or `default` for calls without a status).
-macro_rules! guard {
-    ($default:expr, $body:expr) => {
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
-            Ok(v) => v,
-            Err(_) => {
-                $crate::status::fail(
-                    $crate::status::E_PANIC,
-                    "internal error: a panic was caught at the libslp boundary",
-                );
-                $default
-            }
-        }
-    };
-}
-pub(crate) use guard;
-
-/// Returns `SLP_E_INVALID` from the enclosing function when a pointer argument is NULL.
-macro_rules! require {
-    ($p:expr, $func:literal, $what:literal) => {
-        if $p.is_null() {
-            return $crate::status::fail(
-                $crate::status::E_INVALID,
-                concat!($func, ": ", $what, " is NULL"),
-            );
-        }
-    };
-}
-pub(crate) use require;
+pub mod boundary;
+pub(crate) use boundary::{ffi_boundary, ffi_status};
 
 /// A static, NUL-terminated description of a status, e.g. "SLP_E_CLOSED: channel closed".
 /// Positive values give "user exception"; unknown negative values "unknown libslp status".
@@ -113,7 +88,7 @@ pub extern "C" fn slp_last_error() -> *const c_char {
 /// as SLP_VERSION_NUMBER of the matching header. Any thread; creates no scheduler.
 #[no_mangle]
 pub extern "C" fn slp_version() -> u32 {
-    env!("SLP_VERSION_NUMBER").parse().unwrap_or(0)
+    ffi_boundary!("slp_version", { env!("SLP_VERSION_NUMBER").parse().unwrap_or(0) })
 }
 
 /// Sets the default usable stack size, in bytes, of tasklets created afterwards (process-wide;
@@ -122,13 +97,13 @@ pub extern "C" fn slp_version() -> u32 {
 /// Returns SLP_OK, or SLP_E_INVALID if `bytes` is below 16 KiB or above 1 GiB.
 #[no_mangle]
 pub extern "C" fn slp_set_default_stack_size(bytes: usize) -> slp_status {
-    guard!(SLP_E_PANIC, crate::scheduler::set_default_stack_size(bytes))
+    ffi_boundary!("slp_set_default_stack_size", { crate::sched::set_default_stack_size(bytes) })
 }
 
 /// The current default tasklet stack size in bytes.
 #[no_mangle]
 pub extern "C" fn slp_default_stack_size() -> usize {
-    crate::stack::default_size()
+    ffi_boundary!("slp_default_stack_size", { crate::stack::default_size() })
 }
 
 /// Sets how many idle stacks each thread keeps for reuse (process-wide; any thread; default
@@ -137,9 +112,9 @@ pub extern "C" fn slp_default_stack_size() -> usize {
 /// SLP_OK (every value is accepted).
 #[no_mangle]
 pub extern "C" fn slp_set_stack_pool_size(stacks: usize) -> slp_status {
-    guard!(SLP_E_PANIC, {
+    ffi_boundary!("slp_set_stack_pool_size", {
         crate::stack::set_pool_limit(stacks);
-        if let Some(s) = crate::scheduler::sched_opt() {
+        if let Some(s) = crate::sched::sched_opt() {
             s.pool.borrow_mut().trim();
         }
         SLP_OK
@@ -149,5 +124,5 @@ pub extern "C" fn slp_set_stack_pool_size(stacks: usize) -> slp_status {
 /// The per-thread idle stack pool limit (see slp_set_stack_pool_size).
 #[no_mangle]
 pub extern "C" fn slp_stack_pool_size() -> usize {
-    crate::stack::pool_limit()
+    ffi_boundary!("slp_stack_pool_size", { crate::stack::pool_limit() })
 }

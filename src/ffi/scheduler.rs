@@ -1,33 +1,48 @@
-//! C API: the calling thread's scheduler (SPEC §4.1).
+//! C API: the calling thread's scheduler (Stackless's module-level functions, carbon's run
+//! variants, the worker-thread calls).
 
 use std::ffi::{c_char, c_void};
 
-use super::{guard, slp_status, SLP_OK, SLP_E_PANIC};
-use crate::scheduler::{self, sched};
-use crate::status::{fail, E_INVALID, E_STATE};
+use super::{ffi_boundary, ffi_status, slp_status, SLP_OK};
+use crate::sched::exit::{self, Refused};
+use crate::sched::{self, sched, Scheduler};
+use crate::status::{fail, Status, E_INVALID, E_STATE};
 use crate::tasklet::Tasklet;
+
+/// The calling thread's scheduler for a call that needs it: created on first use, refused
+/// (SLP_E_PANIC) once poisoned.
+#[inline(always)]
+fn usable() -> Result<&'static Scheduler, Status> {
+    let s = sched()?;
+    s.check_usable()?;
+    Ok(s)
+}
 
 /// The tasklet running on the calling thread (the main tasklet when called from the thread's
 /// own stack). Borrowed (retain it to keep it); never NULL. Creates the scheduler if needed.
 #[no_mangle]
 pub extern "C" fn slp_current() -> *mut Tasklet {
-    guard!(std::ptr::null_mut(), sched().running())
+    ffi_boundary!("slp_current", { sched().map_or(std::ptr::null_mut(), |s| s.running()) })
 }
 
 /// The calling thread's main tasklet (its own native stack). Borrowed; never NULL.
 #[no_mangle]
 pub extern "C" fn slp_main() -> *mut Tasklet {
-    guard!(std::ptr::null_mut(), sched().main)
+    ffi_boundary!("slp_main", { sched().map_or(std::ptr::null_mut(), |s| s.main) })
 }
 
 /// Number of runnable tasklets on the calling thread, including the current one
 /// (`stackless.runcount`). While the main tasklet is inside slp_run it is not counted.
 #[no_mangle]
 pub extern "C" fn slp_runcount() -> i32 {
-    guard!(0, {
-        let s = sched();
-        s.sync();
-        s.runcount()
+    ffi_boundary!("slp_runcount", {
+        match sched() {
+            Ok(s) => {
+                s.sync();
+                s.runcount()
+            }
+            Err(_) => 0,
+        }
     })
 }
 
@@ -35,7 +50,7 @@ pub extern "C" fn slp_runcount() -> i32 {
 /// scheduler.
 #[no_mangle]
 pub extern "C" fn slp_thread_id() -> i64 {
-    guard!(0, scheduler::thread_id())
+    ffi_boundary!("slp_thread_id", { sched::thread_id() })
 }
 
 /// Yields: the current tasklet stays runnable (at the tail) and the next one runs
@@ -45,7 +60,7 @@ pub extern "C" fn slp_thread_id() -> i64 {
 /// SLP_E_SWITCH_TRAP.
 #[no_mangle]
 pub extern "C" fn slp_schedule() -> slp_status {
-    guard!(SLP_E_PANIC, unsafe { sched().schedule() })
+    ffi_status!("slp_schedule", { Ok(unsafe { usable()?.schedule() }) })
 }
 
 /// Like slp_schedule, but the caller leaves the run queue (paused) until someone inserts it
@@ -55,7 +70,7 @@ pub extern "C" fn slp_schedule() -> slp_status {
 /// Returns as slp_schedule.
 #[no_mangle]
 pub extern "C" fn slp_schedule_remove() -> slp_status {
-    guard!(SLP_E_PANIC, unsafe { sched().schedule_remove() })
+    ffi_status!("slp_schedule_remove", { Ok(unsafe { usable()?.schedule_remove() }) })
 }
 
 /// Adds `delta` to the calling thread's switch_trap level and returns the old level. While
@@ -64,7 +79,7 @@ pub extern "C" fn slp_schedule_remove() -> slp_status {
 /// returns SLP_E_SWITCH_TRAP and changes nothing.
 #[no_mangle]
 pub extern "C" fn slp_switch_trap(delta: i32) -> i32 {
-    guard!(0, sched().switch_trap(delta))
+    ffi_boundary!("slp_switch_trap", { sched().map_or(0, |s| s.switch_trap(delta)) })
 }
 
 /// Runs the calling thread's tasklets until none is runnable (`stackless.run()`), then
@@ -77,14 +92,14 @@ pub extern "C" fn slp_switch_trap(delta: i32) -> i32 {
 /// SLP_E_STATE (called from a non-main tasklet); SLP_E_SWITCH_TRAP.
 #[no_mangle]
 pub extern "C" fn slp_run() -> slp_status {
-    guard!(SLP_E_PANIC, unsafe { sched().run() })
+    ffi_status!("slp_run", { Ok(unsafe { usable()?.run() }) })
 }
 
 /// Like slp_run, but switches into at most `n` tasklets, then returns SLP_OK (carbon-scheduler
 /// `run_n_tasklets`). `n == 0` returns at once. The run queue's order is kept across calls.
 #[no_mangle]
 pub extern "C" fn slp_run_n(n: u32) -> slp_status {
-    guard!(SLP_E_PANIC, unsafe { sched().run_n(n) })
+    ffi_status!("slp_run_n", { Ok(unsafe { usable()?.run_n(n) }) })
 }
 
 /// Like slp_run, but stops switching into tasklets once `budget_ns` nanoseconds have elapsed
@@ -92,13 +107,7 @@ pub extern "C" fn slp_run_n(n: u32) -> slp_status {
 /// not interrupt a running tasklet. A negative budget means no limit.
 #[no_mangle]
 pub extern "C" fn slp_run_for(budget_ns: i64) -> slp_status {
-    guard!(SLP_E_PANIC, unsafe {
-        if budget_ns < 0 {
-            sched().run()
-        } else {
-            sched().run_for(budget_ns)
-        }
-    })
+    ffi_status!("slp_run_for", { Ok(unsafe { usable()?.run_for(budget_ns) }) })
 }
 
 /// Like slp_run, for a thread that only runs tasklets (a worker): when no tasklet is runnable,
@@ -114,7 +123,7 @@ pub extern "C" fn slp_run_for(budget_ns: i64) -> slp_status {
 /// SLP_E_STATE (called from a non-main tasklet); SLP_E_SWITCH_TRAP.
 #[no_mangle]
 pub extern "C" fn slp_run_wait(timeout_ns: i64) -> slp_status {
-    guard!(SLP_E_PANIC, unsafe { sched().run_wait(timeout_ns) })
+    ffi_status!("slp_run_wait", { Ok(unsafe { usable()?.run_wait(timeout_ns) }) })
 }
 
 /// Makes the slp_run_wait of thread `thread_id` (see slp_thread_id) return SLP_OK: at once if
@@ -122,15 +131,17 @@ pub extern "C" fn slp_run_wait(timeout_ns: i64) -> slp_status {
 /// thread. Returns SLP_OK, or SLP_E_INVALID when no live libslp scheduler has that id.
 #[no_mangle]
 pub extern "C" fn slp_scheduler_wakeup(thread_id: i64) -> slp_status {
-    guard!(SLP_E_PANIC, match crate::wake::Shared::lookup(thread_id) {
-        Some(sh) => {
-            sh.request_wakeup();
-            SLP_OK
+    ffi_boundary!("slp_scheduler_wakeup", {
+        match sched::Shared::lookup(thread_id) {
+            Some(sh) => {
+                sh.request_wakeup();
+                SLP_OK
+            }
+            None => fail(
+                E_INVALID,
+                format_args!("slp_scheduler_wakeup: no libslp thread has id {thread_id}"),
+            ),
         }
-        None => fail(
-            E_INVALID,
-            format!("slp_scheduler_wakeup: no libslp thread has id {thread_id}"),
-        ),
     })
 }
 
@@ -151,9 +162,9 @@ pub unsafe extern "C" fn slp_set_wakeup_callback(
     fn_: slp_wakeup_fn,
     user_data: *mut c_void,
 ) -> slp_status {
-    guard!(SLP_E_PANIC, {
-        sched().shared.set_callback(fn_.map(|f| (f, user_data as usize)));
-        SLP_OK
+    ffi_status!("slp_set_wakeup_callback", {
+        sched()?.shared.set_callback(fn_.map(|f| (f, user_data as usize)));
+        Ok(SLP_OK)
     })
 }
 
@@ -163,7 +174,7 @@ pub unsafe extern "C" fn slp_set_wakeup_callback(
 /// by means libslp cannot see.
 #[no_mangle]
 pub extern "C" fn slp_set_deadlock_detection(on: bool) -> bool {
-    crate::wake::set_detection(on)
+    ffi_boundary!("slp_set_deadlock_detection", { sched::census::set_detection(on) })
 }
 
 /// Shuts the calling thread's scheduler down now, as if the thread exited (SPEC §5.4): each of
@@ -175,16 +186,7 @@ pub extern "C" fn slp_set_deadlock_detection(on: bool) -> bool {
 /// Returns SLP_OK, or SLP_E_STATE when called from a non-main tasklet or inside slp_run.
 #[no_mangle]
 pub extern "C" fn slp_scheduler_shutdown() -> slp_status {
-    guard!(SLP_E_PANIC, unsafe {
-        if scheduler::teardown_current(false) {
-            SLP_OK
-        } else {
-            fail(
-                E_STATE,
-                "slp_scheduler_shutdown: call it from the thread's main tasklet, outside slp_run",
-            )
-        }
-    })
+    ffi_boundary!("slp_scheduler_shutdown", { unsafe { teardown("slp_scheduler_shutdown") } })
 }
 
 /// Adopts a thread the host created: gives it a scheduler now, so it participates in deadlock
@@ -194,12 +196,12 @@ pub extern "C" fn slp_scheduler_shutdown() -> slp_status {
 /// Returns SLP_OK, or SLP_E_STATE if the thread is already registered.
 #[no_mangle]
 pub unsafe extern "C" fn slp_thread_register(name: *const c_char) -> slp_status {
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_thread_register", {
         let _ = name;
-        if sched().set_registered(true) {
-            return fail(E_STATE, "slp_thread_register: this thread is already registered");
+        if usable()?.set_registered(true) {
+            return Err(fail(E_STATE, "slp_thread_register: this thread is already registered"));
         }
-        SLP_OK
+        Ok(SLP_OK)
     })
 }
 
@@ -208,17 +210,22 @@ pub unsafe extern "C" fn slp_thread_register(name: *const c_char) -> slp_status 
 /// call comes from a non-main tasklet or inside slp_run.
 #[no_mangle]
 pub extern "C" fn slp_thread_unregister() -> slp_status {
-    guard!(SLP_E_PANIC, unsafe {
-        if scheduler::sched_opt().is_none() {
+    ffi_boundary!("slp_thread_unregister", {
+        if sched::sched_opt().is_none() {
             return fail(E_STATE, "slp_thread_unregister: this thread has no libslp scheduler");
         }
-        if scheduler::teardown_current(false) {
-            SLP_OK
-        } else {
-            fail(
-                E_STATE,
-                "slp_thread_unregister: call it from the thread's main tasklet, outside slp_run",
-            )
-        }
+        unsafe { teardown("slp_thread_unregister") }
     })
+}
+
+/// slp_scheduler_shutdown and slp_thread_unregister.
+unsafe fn teardown(func: &'static str) -> slp_status {
+    match exit::teardown_current(false) {
+        Ok(()) => SLP_OK,
+        Err(Refused::InCallback(e)) => e,
+        Err(Refused::NotMain) => fail(
+            E_STATE,
+            format_args!("{func}: call it from the thread's main tasklet, outside slp_run"),
+        ),
+    }
 }

@@ -1,13 +1,14 @@
-//! C API: tasklets (SPEC §3).
+//! C API: tasklets (Stackless's `tasklet` object).
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 
-use super::{guard, require, slp_status, SLP_E_PANIC};
-use crate::scheduler::{self, sched, Scheduler};
+use super::boundary::nonnull;
+use super::{ffi_boundary, ffi_status, slp_status};
+use crate::sched::{self, ops, sched};
 use crate::stack;
 use crate::status::*;
-use crate::tasklet::{self, Life, Tasklet};
+use crate::tasklet::{self, State, Tasklet};
 
 /// A tasklet's function: `int32_t fn(void *arg)`. Return 0 for a normal end, SLP_E_KILLED
 /// after a kill (silent, like Stackless's TaskletExit), anything else is an uncaught error
@@ -42,16 +43,17 @@ pub struct slp_tasklet_options {
 /// sets struct_size. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_options_init(opts: *mut slp_tasklet_options) {
-    if opts.is_null() {
-        return;
-    }
-    opts.write(slp_tasklet_options {
-        struct_size: std::mem::size_of::<slp_tasklet_options>() as u32,
-        flags: 0,
-        name: ptr::null(),
-        stack_size: 0,
-        arg_free: None,
-    });
+    ffi_boundary!("slp_tasklet_options_init", {
+        if !opts.is_null() {
+            opts.write(slp_tasklet_options {
+                struct_size: std::mem::size_of::<slp_tasklet_options>() as u32,
+                flags: 0,
+                name: ptr::null(),
+                stack_size: 0,
+                arg_free: None,
+            });
+        }
+    })
 }
 
 /// Creates a tasklet running `fn(arg)` on its own stack, owned by the calling thread, and
@@ -82,9 +84,9 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
     opts: *const slp_tasklet_options,
     out: *mut *mut Tasklet,
 ) -> slp_status {
-    guard!(SLP_E_PANIC, {
+    ffi_status!("slp_tasklet_new_ex", {
         let Some(func) = func else {
-            return fail(E_INVALID, "slp_tasklet_new: fn is NULL");
+            return Err(fail(E_INVALID, "slp_tasklet_new: fn is NULL"));
         };
         let mut flags = 0;
         let mut name = None;
@@ -93,31 +95,34 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
         if !opts.is_null() {
             let o = &*opts;
             if (o.struct_size as usize) < std::mem::size_of::<slp_tasklet_options>() {
-                return fail(
+                return Err(fail(
                     E_INVALID,
                     "slp_tasklet_new_ex: opts->struct_size is too small (use slp_tasklet_options_init)",
-                );
+                ));
             }
-            if o.flags & !super::tasklet::SLP_TASKLET_PAUSED != 0 {
-                return fail(E_INVALID, format!("slp_tasklet_new_ex: unknown flags {:#x}", o.flags));
+            if o.flags & !SLP_TASKLET_PAUSED != 0 {
+                return Err(fail(
+                    E_INVALID,
+                    format_args!("slp_tasklet_new_ex: unknown flags {:#x}", o.flags),
+                ));
             }
             flags = o.flags;
             if !o.name.is_null() {
-                name = Some(CStr::from_ptr(o.name).to_owned());
+                name = Some(copy_name(CStr::from_ptr(o.name))?);
             }
             if o.stack_size != 0 {
                 match stack::normalize_size(o.stack_size) {
                     Some(n) => stack_size = n,
                     None => {
-                        return fail(
+                        return Err(fail(
                             E_INVALID,
-                            format!(
+                            format_args!(
                                 "slp_tasklet_new_ex: stack_size {} is out of range ({}..={})",
                                 o.stack_size,
                                 stack::MIN_STACK_SIZE,
                                 stack::MAX_STACK_SIZE
                             ),
-                        )
+                        ))
                     }
                 }
             }
@@ -125,29 +130,40 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
         }
         let paused = flags & SLP_TASKLET_PAUSED != 0;
         if paused && out.is_null() {
-            return fail(
+            return Err(fail(
                 E_INVALID,
                 "slp_tasklet_new_ex: a PAUSED tasklet needs `out` (nothing else could insert it)",
-            );
+            ));
         }
-        match sched().tasklet_new(func, arg, arg_free, name, stack_size, paused, !out.is_null()) {
-            Ok(t) => {
-                if !out.is_null() {
-                    *out = t;
-                }
-                OK
-            }
-            Err(s) => s,
+        let s = sched()?;
+        s.check_usable()?;
+        let t = s.tasklet_new(func, arg, arg_free, name, stack_size, paused, !out.is_null())?;
+        if !out.is_null() {
+            *out = t;
         }
+        Ok(OK)
     })
+}
+
+/// Copies a tasklet name without aborting when memory is exhausted.
+fn copy_name(name: &CStr) -> Result<CString, Status> {
+    let bytes = name.to_bytes_with_nul();
+    let mut v = Vec::new();
+    if v.try_reserve_exact(bytes.len()).is_err() {
+        return Err(fail(E_NOMEM, "slp_tasklet_new_ex: out of memory copying the name"));
+    }
+    v.extend_from_slice(bytes);
+    CString::from_vec_with_nul(v).map_err(|_| fail(E_INVALID, "slp_tasklet_new_ex: bad name"))
 }
 
 /// Adds a reference to `t`. NULL is ignored. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_retain(t: *mut Tasklet) {
-    if !t.is_null() {
-        tasklet::retain(t);
-    }
+    ffi_boundary!("slp_tasklet_retain", {
+        if !t.is_null() {
+            tasklet::retain(t);
+        }
+    })
 }
 
 /// Drops a reference to `t`; NULL is ignored. When the last reference goes: a dead tasklet is
@@ -156,39 +172,11 @@ pub unsafe extern "C" fn slp_tasklet_retain(t: *mut Tasklet) {
 /// main tasklet is never freed.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_release(t: *mut Tasklet) {
-    if !t.is_null() {
-        guard!((), tasklet::release(t))
-    }
-}
-
-/// Where a call on `t` is served: by the calling thread's scheduler when it owns `t`, or by
-/// a message to the owner thread.
-enum Target {
-    Local(&'static Scheduler),
-    Remote,
-}
-
-unsafe fn target(t: *mut Tasklet, func: &str) -> Result<Target, slp_status> {
-    let s = sched();
-    if std::ptr::eq(&**(*t).owner(), &*s.shared) {
-        return Ok(Target::Local(s));
-    }
-    if (*t).thread_id() == -1 {
-        return Err(fail(E_DEAD, format!("{func}: the tasklet's thread has exited")));
-    }
-    Ok(Target::Remote)
-}
-
-unsafe fn wrong_thread(t: *mut Tasklet, func: &str) -> slp_status {
-    fail(
-        E_WRONG_THREAD,
-        format!(
-            "{func}: {} belongs to thread {}, not the calling thread {}",
-            (*t).describe(),
-            (*t).thread_id(),
-            scheduler::thread_id()
-        ),
-    )
+    ffi_boundary!("slp_tasklet_release", {
+        if !t.is_null() {
+            tasklet::release(t)
+        }
+    })
 }
 
 /// Appends a paused tasklet to its thread's run queue (`tasklet.insert()`). Already runnable:
@@ -198,11 +186,9 @@ unsafe fn wrong_thread(t: *mut Tasklet, func: &str) -> slp_status {
 /// SLP_E_STATE (blocked, or the main tasklet while it is inside slp_run).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_insert(t: *mut Tasklet) -> slp_status {
-    require!(t, "slp_tasklet_insert", "t");
-    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_insert") {
-        Ok(Target::Local(s)) => s.insert(t),
-        Ok(Target::Remote) => scheduler::insert_remote(t),
-        Err(e) => e,
+    ffi_status!("slp_tasklet_insert", {
+        let t = nonnull(t, "slp_tasklet_insert", "t")? as *mut Tasklet;
+        Ok(ops::insert(t))
     })
 }
 
@@ -211,11 +197,9 @@ pub unsafe extern "C" fn slp_tasklet_insert(t: *mut Tasklet) -> slp_status {
 /// (t is the current tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
-    require!(t, "slp_tasklet_remove", "t");
-    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_remove") {
-        Ok(Target::Local(s)) => s.remove(t),
-        Ok(Target::Remote) => wrong_thread(t, "slp_tasklet_remove"),
-        Err(e) => e,
+    ffi_status!("slp_tasklet_remove", {
+        let t = nonnull(t, "slp_tasklet_remove", "t")? as *mut Tasklet;
+        Ok(ops::remove(t))
     })
 }
 
@@ -229,11 +213,9 @@ pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
 /// owner woken; nothing switches here).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
-    require!(t, "slp_tasklet_run", "t");
-    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_run") {
-        Ok(Target::Local(s)) => s.run_tasklet(t, false),
-        Ok(Target::Remote) => scheduler::insert_remote(t),
-        Err(e) => e,
+    ffi_status!("slp_tasklet_run", {
+        let t = nonnull(t, "slp_tasklet_run", "t")? as *mut Tasklet;
+        Ok(ops::run(t))
     })
 }
 
@@ -242,11 +224,9 @@ pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
 /// Returns as slp_tasklet_run; another thread's tasklet is SLP_E_WRONG_THREAD.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
-    require!(t, "slp_tasklet_switch", "t");
-    guard!(SLP_E_PANIC, match target(t, "slp_tasklet_switch") {
-        Ok(Target::Local(s)) => s.run_tasklet(t, true),
-        Ok(Target::Remote) => wrong_thread(t, "slp_tasklet_switch"),
-        Err(e) => e,
+    ffi_status!("slp_tasklet_switch", {
+        let t = nonnull(t, "slp_tasklet_switch", "t")? as *mut Tasklet;
+        Ok(ops::switch(t))
     })
 }
 
@@ -263,16 +243,9 @@ pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
 /// the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp_status {
-    require!(t, "slp_tasklet_kill", "t");
-    guard!(SLP_E_PANIC, {
-        if !(*t).is_alive() {
-            return OK;
-        }
-        match target(t, "slp_tasklet_kill") {
-            Ok(Target::Local(s)) => s.throw_local(t, E_KILLED, ptr::null_mut(), pending),
-            Ok(Target::Remote) => scheduler::throw_remote(t, E_KILLED, ptr::null_mut()),
-            Err(_) => OK, // its thread exited: it is dead
-        }
+    ffi_status!("slp_tasklet_kill", {
+        let t = nonnull(t, "slp_tasklet_kill", "t")? as *mut Tasklet;
+        Ok(ops::throw(t, E_KILLED, ptr::null_mut(), pending))
     })
 }
 
@@ -291,19 +264,12 @@ pub unsafe extern "C" fn slp_tasklet_throw(
     data: *mut c_void,
     pending: bool,
 ) -> slp_status {
-    require!(t, "slp_tasklet_throw", "t");
-    if code <= 0 {
-        return fail(E_INVALID, format!("slp_tasklet_throw: code {code} must be > 0"));
-    }
-    guard!(SLP_E_PANIC, {
-        if !(*t).is_alive() {
-            return fail(E_DEAD, format!("slp_tasklet_throw: {} is dead", (*t).describe()));
+    ffi_status!("slp_tasklet_throw", {
+        let t = nonnull(t, "slp_tasklet_throw", "t")? as *mut Tasklet;
+        if code <= 0 {
+            return Err(fail(E_INVALID, format_args!("slp_tasklet_throw: code {code} must be > 0")));
         }
-        match target(t, "slp_tasklet_throw") {
-            Ok(Target::Local(s)) => s.throw_local(t, code, data, pending),
-            Ok(Target::Remote) => scheduler::throw_remote(t, code, data),
-            Err(e) => e,
-        }
+        Ok(ops::throw(t, code, data, pending))
     })
 }
 
@@ -313,130 +279,134 @@ pub unsafe extern "C" fn slp_tasklet_throw(
 /// (t has started, is dead, or is scheduled).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64) -> slp_status {
-    require!(t, "slp_tasklet_bind_thread", "t");
-    guard!(SLP_E_PANIC, {
-        if (*t).is_main || (*t).life() != Life::Fresh || (*t).is_queued() || (*t).is_blocked() {
-            return fail(
+    ffi_status!("slp_tasklet_bind_thread", {
+        let t = nonnull(t, "slp_tasklet_bind_thread", "t")?;
+        let Some(shared) = sched::Shared::lookup(thread_id) else {
+            return Err(fail(
+                E_INVALID,
+                format_args!("slp_tasklet_bind_thread: no libslp thread has id {thread_id}"),
+            ));
+        };
+        if (*t).is_main || !(*t).bind_owner(shared) {
+            return Err(fail(
                 E_STATE,
                 "slp_tasklet_bind_thread: only a never-started, unscheduled tasklet can be re-bound",
-            );
+            ));
         }
-        let Some(shared) = crate::wake::Shared::lookup(thread_id) else {
-            return fail(
-                E_INVALID,
-                format!("slp_tasklet_bind_thread: no libslp thread has id {thread_id}"),
-            );
-        };
-        *(*t).owner.get() = shared;
-        OK
+        Ok(OK)
     })
 }
 
 /// On the owner thread, applies the requests other threads posted for it, so that a query
 /// right after a remote insert or kill sees their effect.
 unsafe fn sync_owner(t: *const Tasklet) {
-    if let Some(s) = scheduler::sched_opt() {
-        if std::ptr::eq(&**(*t).owner(), &*s.shared) {
+    if let Some(s) = sched::sched_opt() {
+        if s.owns(&*t) && !s.poisoned.get() {
             s.sync();
         }
     }
 }
 
+/// A flag query: false for NULL, else `f(t)` after the owner's pending requests are applied.
+#[inline(always)]
+unsafe fn query(name: &'static str, t: *const Tasklet, f: impl FnOnce(&Tasklet) -> bool) -> bool {
+    super::boundary::run(name, || {
+        if t.is_null() {
+            return false;
+        }
+        sync_owner(t);
+        f(&*t)
+    })
+}
+
 /// True if `t` has not ended (started or runnable, or created paused). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_alive(t: *const Tasklet) -> bool {
-    if !t.is_null() {
-        sync_owner(t);
-    }
-    !t.is_null() && (*t).is_alive()
+    query("slp_tasklet_alive", t, |t| t.is_alive())
 }
 
 /// True if `t` waits on a channel (or, later, a signal, lock or timer). False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_blocked(t: *const Tasklet) -> bool {
-    if !t.is_null() {
-        sync_owner(t);
-    }
-    !t.is_null() && (*t).is_blocked()
+    query("slp_tasklet_blocked", t, |t| t.is_alive() && t.is_blocked())
 }
 
 /// True if `t` is in its run queue or blocked. False for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_scheduled(t: *const Tasklet) -> bool {
-    if !t.is_null() {
-        sync_owner(t);
-    }
-    !t.is_null() && ((*t).is_queued() || (*t).is_blocked())
+    query("slp_tasklet_scheduled", t, |t| {
+        t.is_alive() && matches!(t.state(), State::Runnable | State::Running | State::Blocked)
+    })
 }
 
 /// True if `t` is alive but in no queue (not runnable, not blocked, not current).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_paused(t: *const Tasklet) -> bool {
-    if !t.is_null() {
-        sync_owner(t);
-    }
-    !t.is_null()
-        && (*t).is_alive()
-        && !(*t).is_queued()
-        && !(*t).is_blocked()
-        && !slp_tasklet_is_current(t)
+    query("slp_tasklet_paused", t, |t| {
+        t.is_alive() && matches!(t.state(), State::Fresh | State::Paused) && !is_current(t)
+    })
+}
+
+fn is_current(t: &Tasklet) -> bool {
+    t.is_alive() && ptr::eq(t.owner().running.load(std::sync::atomic::Ordering::Relaxed), t)
 }
 
 /// True if `t` is a thread's main tasklet (the thread's own stack).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_is_main(t: *const Tasklet) -> bool {
-    !t.is_null() && (*t).is_main
+    ffi_boundary!("slp_tasklet_is_main", { !t.is_null() && (*t).is_main })
 }
 
 /// True if `t` is the tasklet running on its thread right now.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_is_current(t: *const Tasklet) -> bool {
-    !t.is_null()
-        && (*t).is_alive()
-        && (*t).owner().running.load(std::sync::atomic::Ordering::Relaxed) as *const _ == t
+    ffi_boundary!("slp_tasklet_is_current", { !t.is_null() && is_current(&*t) })
 }
 
 /// The id of the thread that owns `t` (see slp_thread_id), -1 once that thread has exited,
 /// 0 for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_thread_id(t: *const Tasklet) -> i64 {
-    if t.is_null() {
-        return 0;
-    }
-    (*t).thread_id()
+    ffi_boundary!("slp_tasklet_thread_id", {
+        if t.is_null() {
+            0
+        } else {
+            (*t).thread_id()
+        }
+    })
 }
 
 /// Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on
 /// the current tasklet, no preemption interrupts it (Stackless `set_atomic`).
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_set_atomic(t: *mut Tasklet, atomic: bool) -> bool {
-    if t.is_null() {
-        return false;
-    }
-    (*t).atomic.replace(atomic)
+    ffi_boundary!("slp_tasklet_set_atomic", {
+        !t.is_null() && (*t).atomic.swap(atomic, std::sync::atomic::Ordering::AcqRel)
+    })
 }
 
 /// Sets the tasklet's `block_trap` flag and returns the old value (false for NULL). While set,
 /// an operation that would block the tasklet returns SLP_E_WOULD_BLOCK and changes nothing.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_set_block_trap(t: *mut Tasklet, trap: bool) -> bool {
-    if t.is_null() {
-        return false;
-    }
-    (*t).block_trap.replace(trap)
+    ffi_boundary!("slp_tasklet_set_block_trap", {
+        !t.is_null() && (*t).block_trap.swap(trap, std::sync::atomic::Ordering::AcqRel)
+    })
 }
 
 /// The tasklet's name: borrowed, valid while the caller holds a reference to `t`; "" if
 /// unnamed; NULL for a NULL handle. The main tasklet is named "main".
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_name(t: *const Tasklet) -> *const c_char {
-    if t.is_null() {
-        return ptr::null();
-    }
-    match &(*t).name {
-        Some(n) => n.as_ptr(),
-        None => b"\0".as_ptr() as *const c_char,
-    }
+    ffi_boundary!("slp_tasklet_name", {
+        if t.is_null() {
+            return ptr::null();
+        }
+        match &(*t).name {
+            Some(n) => n.as_ptr(),
+            None => c"".as_ptr(),
+        }
+    })
 }
 
 /// The data pointer of the last user exception delivered to the calling tasklet (by
@@ -444,8 +414,10 @@ pub unsafe extern "C" fn slp_tasklet_name(t: *const Tasklet) -> *const c_char {
 /// until the next user exception reaches this tasklet.
 #[no_mangle]
 pub extern "C" fn slp_exception_data() -> *mut c_void {
-    match scheduler::sched_opt() {
-        Some(s) => unsafe { (*s.running()).exc_data.get() },
-        None => ptr::null_mut(),
-    }
+    ffi_boundary!("slp_exception_data", {
+        match sched::sched_opt() {
+            Some(s) => unsafe { (*s.running()).exc_data.get() },
+            None => ptr::null_mut(),
+        }
+    })
 }

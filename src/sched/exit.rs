@@ -1,0 +1,137 @@
+//! Thread exit and slp_scheduler_shutdown: every tasklet of the thread is killed —
+//! never-started ones discarded, blocked ones taken off their channels, started ones resumed
+//! with SLP_E_KILLED until they end (bounded) — then the scheduler stops participating and its
+//! memory goes. Surviving handles report thread_id -1 and not alive.
+
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use crate::channel;
+use crate::status::*;
+use crate::tasklet::{self, State, Tasklet};
+
+use super::inbox::Msg;
+use super::{Scheduler, SCHED};
+
+/// How many rounds of kills a thread's exit gives its tasklets before it gives up on them.
+const EXIT_KILL_ROUNDS: usize = 16;
+
+/// Why a teardown could not run now.
+pub enum Refused {
+    /// Not from the main tasklet's own code, or inside a run call.
+    NotMain,
+    /// Inside a libslp callback (the status, with slp_last_error set).
+    InCallback(Status),
+}
+
+/// Tears down the calling thread's scheduler. `thread_exit`: the thread is exiting (only
+/// names the event in the report).
+///
+/// # Safety
+/// Called on the thread whose scheduler it tears down; no reference into the scheduler may
+/// be used afterwards.
+pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
+    let p = SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut());
+    if p.is_null() {
+        return Ok(());
+    }
+    let s = &*p;
+    if let Err(e) = s.check_not_in_callback(if thread_exit {
+        "thread exit"
+    } else {
+        "slp_scheduler_shutdown"
+    }) {
+        return Err(Refused::InCallback(e));
+    }
+    if s.running() != s.main || s.run.active() || s.tearing_down.get() {
+        return Err(Refused::NotMain);
+    }
+    s.tearing_down.set(true);
+    s.switch_trap(-s.switch_trap(0));
+    let stubborn = if s.poisoned.get() { Vec::new() } else { kill_all(s) };
+    let stubborn = if s.poisoned.get() { collect_started(s) } else { stubborn };
+    for &t in &stubborn {
+        channel::remove_waiter(t);
+        if s.queue.contains(t) {
+            s.queue.unlink(t);
+        }
+        s.started.remove(t);
+    }
+    if !stubborn.is_empty() {
+        eprintln!(
+            "libslp: thread {} {}: {} started tasklet(s) did not end after {} kill(s){}; their \
+             stacks are leaked",
+            s.shared.thread_id,
+            if thread_exit { "exits" } else { "shuts its scheduler down" },
+            stubborn.len(),
+            EXIT_KILL_ROUNDS,
+            if s.poisoned.get() { " (the scheduler was poisoned by an internal error)" } else { "" }
+        );
+    }
+    s.clear_callback_prev();
+    SCHED.with(|c| c.set(ptr::null_mut()));
+    // From here on the scheduler refuses messages and its tasklets report thread_id -1.
+    let leftovers = s.shared.leave();
+    for t in stubborn {
+        // The runtime's reference of a tasklet that would not end.
+        if matches!((*t).state(), State::Runnable | State::Running | State::Blocked) {
+            tasklet::release(t);
+        }
+    }
+    for m in leftovers {
+        match m {
+            Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) => tasklet::release(t),
+        }
+    }
+    s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
+    let main = s.main;
+    let _ = (*main).try_transition(crate::tasklet::ALIVE, State::Dead);
+    (*main).next.set(ptr::null_mut());
+    (*main).prev.set(ptr::null_mut());
+    drop(Box::from_raw(p));
+    tasklet::release(main);
+    Ok(())
+}
+
+/// Kills every tasklet in rounds; returns the started tasklets still alive after the last.
+/// Tasklets created meanwhile (a killed tasklet spawning a successor) are discarded before they
+/// start: `resume` refuses to start anything while `tearing_down` is set.
+unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
+    for _round in 0..EXIT_KILL_ROUNDS {
+        if s.shared.has_mail() {
+            s.drain_inbox();
+        }
+        let mut victims: Vec<*mut Tasklet> = s.started.iter().collect();
+        victims.extend(s.queue.iter().filter(|&t| t != s.main && !(*t).started()));
+        if victims.is_empty() {
+            return Vec::new();
+        }
+        for &t in &victims {
+            tasklet::retain(t);
+        }
+        for &t in &victims {
+            if !(*t).started() {
+                s.discard_fresh(t);
+            } else if (*t).state() != State::Dead {
+                s.throw_local(t, E_KILLED, ptr::null_mut(), true);
+            }
+        }
+        for &t in &victims {
+            tasklet::release(t);
+        }
+        let _ = s.run();
+    }
+    if s.shared.has_mail() {
+        s.drain_inbox();
+    }
+    // Never-started tasklets left in the queue by the last round are discarded, not reported.
+    let fresh: Vec<*mut Tasklet> = s.queue.iter().filter(|&t| t != s.main && !(*t).started()).collect();
+    for t in fresh {
+        s.discard_fresh(t);
+    }
+    collect_started(s)
+}
+
+unsafe fn collect_started(s: &Scheduler) -> Vec<*mut Tasklet> {
+    s.started.iter().collect()
+}
