@@ -15,55 +15,16 @@ pub mod introspect;
 pub mod scheduler;
 pub mod tasklet;
 
-/// Status returned by most calls: `SLP_OK` (0) on success, a negative `SLP_E_*` library error,
-/// or a positive user exception code (delivered by slp_channel_send_exception or
-/// slp_tasklet_throw, or returned by a failing tasklet). After a failure, slp_last_error()
-/// describes it.
+/// Status returned by most calls: `SLP_OK` (0) on success, a negative library error (the
+/// `SLP_E_*` constants of enum slp_status_code), or a positive user exception code (delivered
+/// by slp_channel_send_exception or slp_tasklet_throw, or returned by a failing tasklet).
+/// After a failure, slp_last_error() describes it.
 pub type slp_status = i32;
 
-/// Success.
-pub const SLP_OK: slp_status = 0;
-/// Bad argument: NULL where not allowed, out of range, bad flags or struct_size.
-pub const SLP_E_INVALID: slp_status = -1;
-/// Out of memory, stacks or mappings.
-pub const SLP_E_NOMEM: slp_status = -2;
-/// The object's state forbids the call (insert a blocked tasklet, remove the current one, ...).
-pub const SLP_E_STATE: slp_status = -3;
-/// The call needs the owner thread of the object (e.g. switch to another thread's tasklet).
-pub const SLP_E_WRONG_THREAD: slp_status = -4;
-/// The caller would block and nothing could ever wake it (SPEC §5.3).
-pub const SLP_E_DEADLOCK: slp_status = -5;
-/// The channel is closed and there is nothing to pair with.
-pub const SLP_E_CLOSED: slp_status = -6;
-/// The calling tasklet was killed (Stackless TaskletExit): clean up and return.
-pub const SLP_E_KILLED: slp_status = -7;
-/// A deadline passed (or a poll found nothing).
-pub const SLP_E_TIMEOUT: slp_status = -8;
-/// block_trap is set on the caller and the operation would block.
-pub const SLP_E_WOULD_BLOCK: slp_status = -9;
-/// switch_trap is set on this thread and the call would switch tasklets.
-pub const SLP_E_SWITCH_TRAP: slp_status = -10;
-/// The target tasklet is dead.
-pub const SLP_E_DEAD: slp_status = -11;
-/// An internal error (a Rust panic) was caught at the library boundary.
-pub const SLP_E_PANIC: slp_status = -12;
-
-// The C constants must equal the core's (checked at compile time).
-const _: () = {
-    assert!(SLP_OK == status::OK);
-    assert!(SLP_E_INVALID == status::E_INVALID);
-    assert!(SLP_E_NOMEM == status::E_NOMEM);
-    assert!(SLP_E_STATE == status::E_STATE);
-    assert!(SLP_E_WRONG_THREAD == status::E_WRONG_THREAD);
-    assert!(SLP_E_DEADLOCK == status::E_DEADLOCK);
-    assert!(SLP_E_CLOSED == status::E_CLOSED);
-    assert!(SLP_E_KILLED == status::E_KILLED);
-    assert!(SLP_E_TIMEOUT == status::E_TIMEOUT);
-    assert!(SLP_E_WOULD_BLOCK == status::E_WOULD_BLOCK);
-    assert!(SLP_E_SWITCH_TRAP == status::E_SWITCH_TRAP);
-    assert!(SLP_E_DEAD == status::E_DEAD);
-    assert!(SLP_E_PANIC == status::E_PANIC);
-};
+// The status constants under their C names (`SLP_OK`, `SLP_E_INVALID`, ...), for Rust code.
+// They are the core's, generated from the one status table in src/status.rs; build.rs emits
+// that table into include/slp.h as `enum slp_status_code` (cbindgen cannot expand it).
+pub use crate::status::c_names::*;
 
 pub mod boundary;
 pub(crate) use boundary::{ffi_boundary, ffi_status};
@@ -78,7 +39,8 @@ pub extern "C" fn slp_status_str(s: slp_status) -> *const c_char {
 
 /// A human-readable message for the last failed call on the calling thread (thread-local,
 /// never NULL; "no error" before any failure). Borrowed: valid until the next failing slp_*
-/// call on this thread; successful calls leave it unchanged. Creates no scheduler.
+/// call on this thread; successful calls leave it unchanged. At most 1023 bytes (longer
+/// messages are cut at a UTF-8 character boundary). Creates no scheduler and never allocates.
 #[no_mangle]
 pub extern "C" fn slp_last_error() -> *const c_char {
     status::last_error_ptr()
