@@ -6,7 +6,7 @@
 # Exits non-zero if any program fails to build or reports a failed check.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
-lib="$root/target/release"
+lib="${SLP_LIB_DIR:-$root/target/release}"
 out="${OUT:-$root/target/c_tests}"
 cc="${CC:-cc}"
 cxx="${CXX:-c++}"

@@ -776,13 +776,15 @@ TEST(send_sequence_empty_and_buffered) {
     slp_channel_release(ch);
 }
 
-TEST(send_sequence_error_leaves_sent_unwritten) {
+/* The one exception to "out-parameters only on success": a failed send_sequence writes how
+ * many values were sent, so the caller knows which values are still its own. */
+TEST(send_sequence_error_reports_how_many_were_sent) {
     slp_channel *ch = NEW_CHANNEL_EX(-1, 2, false);
     void *vals[5] = {IPTR(1), IPTR(2), IPTR(3), IPTR(4), IPTR(5)};
     size_t sent = 999;
     /* two fit, the third would block main forever */
     CHECK_ST(slp_channel_send_sequence(ch, vals, 5, &sent), SLP_E_DEADLOCK);
-    CHECK_EQ_INT(sent, 999);
+    CHECK_EQ_INT(sent, 2);
     const char *e = slp_last_error();
     CHECK_MSG(e && strchr(e, '2') != NULL, "slp_last_error() \"%s\" does not say 2 were sent", e ? e : "");
     CHECK_EQ_INT(slp_channel_balance(ch), 2);
@@ -792,7 +794,9 @@ TEST(send_sequence_error_leaves_sent_unwritten) {
     CHECK_ST(slp_channel_close(ch), SLP_OK);
     sent = 999;
     CHECK_ST(slp_channel_send_sequence(ch, vals, 5, &sent), SLP_E_CLOSED);
-    CHECK_EQ_INT(sent, 999);
+    CHECK_EQ_INT(sent, 0);
+    /* invalid arguments: nothing written */
+    sent = 999;
     CHECK_ST(slp_channel_send_sequence(ch, NULL, 2, &sent), SLP_E_INVALID);
     CHECK_ST(slp_channel_send_sequence(ch, vals, 2, NULL), SLP_E_INVALID);
     CHECK_EQ_INT(sent, 999);

@@ -351,8 +351,10 @@ slp_status slp_channel_send_exception(struct slp_channel *ch, int32_t code, void
 
 /**
  * Sends `n` values in order, each like slp_channel_send (`channel.send_sequence()`).
- * `*sent` is set to `n` on SLP_OK; on an error it is not written and slp_last_error() says
- * how many values were sent before it. `values` may be NULL when n is 0.
+ * `*sent` receives how many values were sent: `n` on SLP_OK, and — the one exception to the
+ * rule that out-parameters are written only on success — the count sent before the failing
+ * send when a send fails, so the caller knows that `values[*sent..n]` are still its own.
+ * It is not written when the arguments are invalid. `values` may be NULL when n is 0.
  * Returns SLP_OK or the first failing send's status; SLP_E_INVALID (NULL ch, sent, or values
  * with n > 0).
  */

@@ -573,7 +573,7 @@ mod tests {
     #[test]
     fn waiters_are_fifo_and_balance_is_derived() {
         unsafe {
-            let ch = new(0, -1, false);
+            let ch = new(0, -1, false).unwrap();
             let mut ts = [ptr::null_mut(); 3];
             for t in ts.iter_mut() {
                 assert_eq!(slp_tasklet_new(Some(receiver), ch as *mut c_void, t), OK);
@@ -601,7 +601,7 @@ mod tests {
     #[test]
     fn buffer_counts_in_balance_and_refills_from_blocked_senders() {
         unsafe {
-            let ch = new(1, -1, false);
+            let ch = new(1, -1, false).unwrap();
             let mut a = ptr::null_mut();
             let mut b = ptr::null_mut();
             slp_tasklet_new(Some(sender), ch as *mut c_void, &mut a);

@@ -234,6 +234,23 @@ pub fn last_error_ptr() -> *const c_char {
     LAST_ERROR.try_with(|cell| cell.get() as *const c_char).unwrap_or(c"thread is exiting".as_ptr())
 }
 
+/// `Display` of this thread's last error message (for messages that quote it; no allocation).
+pub struct LastError;
+
+impl fmt::Display for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: last_error_ptr() is a NUL-terminated string that lives as long as the thread.
+        let c = unsafe { std::ffi::CStr::from_ptr(last_error_ptr()) };
+        for chunk in c.to_bytes().utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{fffd}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

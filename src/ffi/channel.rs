@@ -188,7 +188,13 @@ pub unsafe extern "C" fn slp_channel_send_sequence(
             let s = channel::send(ch, Item::Value(*values.add(i)));
             if s != OK {
                 *sent = i;
-                return Ok(s);
+                return Ok(fail(
+                    s,
+                    format_args!(
+                        "slp_channel_send_sequence: stopped after {i} of {n} values: {}",
+                        crate::status::LastError
+                    ),
+                ));
             }
         }
         *sent = n;

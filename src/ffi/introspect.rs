@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 
 use super::boundary::nonnull;
-use super::{ffi_boundary, ffi_status, slp_status, SLP_OK};
+use super::{ffi_status, slp_status, SLP_OK};
 use crate::channel::{self, Channel};
 use crate::introspect::{self as core, CBuf};
 use crate::sched::sched;

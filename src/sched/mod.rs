@@ -44,7 +44,7 @@ pub mod census;
 mod dispatch;
 pub mod exit;
 pub mod inbox;
-mod ops;
+pub mod ops;
 pub mod queue;
 pub mod remote;
 mod run;

@@ -364,13 +364,16 @@ impl Scheduler {
             if is_kill {
                 return OK;
             }
-            if pending {
-                self.defer_error(code);
-            }
-            return fail(
+            let s = fail(
                 code,
                 format_args!("{} was thrown user exception {} before it started", (*t).describe(), code),
             );
+            if pending {
+                // Reported like an uncaught error by the next run call.
+                self.defer_error(code);
+                return OK;
+            }
+            return s;
         }
         if !pending {
             if let Err(s) = self.check_not_in_callback(if is_kill { "kill" } else { "throw" }) {

@@ -37,7 +37,7 @@ fn spawn(f: unsafe extern "C" fn(*mut c_void) -> i32, c: char) -> *mut Tasklet {
 /// Walks the ring from head and returns the names of the tasklets (main = 'M').
 fn ring(s: &Scheduler, names: &[(*mut Tasklet, char)]) -> String {
     let mut out = String::new();
-    let h = s.head.get();
+    let h = s.queue.head();
     if h.is_null() {
         return out;
     }
@@ -60,7 +60,7 @@ fn ring(s: &Scheduler, names: &[(*mut Tasklet, char)]) -> String {
 
 #[test]
 fn append_goes_before_current_and_run_keeps_order() {
-    let s = sched();
+    let s = sched().unwrap();
     let (a, b, c) = (spawn(logger, 'a'), spawn(logger, 'b'), spawn(logger, 'c'));
     let names = [(a, 'a'), (b, 'b'), (c, 'c')];
     assert_eq!(ring(s, &names), "Mabc");
@@ -79,12 +79,12 @@ fn append_goes_before_current_and_run_keeps_order() {
 
 #[test]
 fn main_leaves_the_queue_inside_run_and_round_robin() {
-    let s = sched();
+    let s = sched().unwrap();
     let (x, y) = (spawn(yielder, 'x'), spawn(yielder, 'y'));
     assert_eq!(slp_run(), OK);
     assert_eq!(take_log(), "xyxy");
     assert_eq!(s.runcount(), 1);
-    assert!(s.head.get() == s.main);
+    assert!(s.queue.head() == s.main);
     unsafe {
         slp_tasklet_release(x);
         slp_tasklet_release(y);
@@ -108,7 +108,7 @@ fn run_n_resumes_where_it_stopped() {
 
 #[test]
 fn stacks_are_recycled_through_the_pool() {
-    let s = sched();
+    let s = sched().unwrap();
     for _ in 0..3 {
         spawn(logger, 'p');
         assert_eq!(slp_run(), OK);
