@@ -1126,6 +1126,7 @@ TEST(run_wait_from_tasklet_is_state_and_alone_forever_is_deadlock) {
  * slp_run_wait.
  * ========================================================================================== */
 struct host {
+    int in_host_wait;
     pthread_mutex_t mx;
     pthread_cond_t cv;
     int events;          /* posted by the callback */
@@ -1178,7 +1179,9 @@ static void host_loop_until(struct host *h, struct xop *until) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
+            h->in_host_wait = 1; /* outside libslp, parked in the host's own loop */
             if (pthread_cond_timedwait(&h->cv, &h->mx, &ts) == ETIMEDOUT) h->loop_timeouts++;
+            h->in_host_wait = 0;
         }
         h->events = 0;
         pthread_mutex_unlock(&h->mx);
@@ -1254,7 +1257,16 @@ TEST(wakeup_callback_called_from_waking_thread) {
     CHECK_WAIT(xop_done(&h.r), 2000);
     CHECK_EQ_PTR(h.r.val, IPTR(77));
     CHECK_EQ_INT(xt_get(&h.r.tid), xt_get(&h.tid));
-    /* an insert from here: the callback again */
+    /* an insert from here: the callback again, once the host thread is back in its own loop
+     * (while its slp_run is still returning, it sees the work itself and needs no callback) */
+    int host_waits = 0;
+    for (int i = 0; i < 2000 && !host_waits; i++) {
+        pthread_mutex_lock(&h.mx);
+        host_waits = h.in_host_wait;
+        pthread_mutex_unlock(&h.mx);
+        if (!host_waits) sleep_ms(1);
+    }
+    CHECK(host_waits);
     CHECK_ST(slp_tasklet_insert(h.tp), SLP_OK);
     pthread_mutex_lock(&h.mx);
     long calls2 = h.calls;

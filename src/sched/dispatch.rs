@@ -173,9 +173,18 @@ impl Scheduler {
         code
     }
 
-    /// Runs `t` (never main) until it suspends or ends.
+    /// Runs `t` (never main, Runnable, the head) until it suspends or ends.
     #[inline(always)]
     unsafe fn resume(&self, t: *mut Tasklet) {
+        if let Some((f, ud)) = self.sched_cb.get() {
+            self.fire_schedule_callback(f, ud, t);
+            // The callback may have removed `t` or killed it before it started: then it does
+            // not run, and the scheduler decides again.
+            if self.queue.head() != t || (*t).state() != State::Runnable {
+                return;
+            }
+        }
+        self.advance_cb_prev(t);
         if !(*t).started() {
             if self.tearing_down.get() {
                 // Created while the thread tears down (a killed tasklet spawned it): it is
@@ -187,19 +196,8 @@ impl Scheduler {
             self.started.push(t);
         }
         (*t).transition(States::of(&[State::Runnable]), State::Running);
-        if let Some((f, ud)) = self.sched_cb.get() {
-            self.fire_schedule_callback(f, ud, t);
-            self.cb_prev.set(t);
-            // The callback may have removed or killed `t`: then it does not run, and the
-            // scheduler decides again.
-            if self.queue.head() != t || (*t).state() != State::Running {
-                if (*t).state() == State::Running {
-                    (*t).transition(States::of(&[State::Running]), State::Runnable);
-                }
-                return;
-            }
-        }
-        self.cb_prev.set(t);
+        #[cfg(test)]
+        super::tests::maybe_panic_in_dispatch();
         self.set_running(t);
         self.switches.set(self.switches.get() + 1);
         let Some(coro) = (*(*t).coro.get()).as_mut() else {
@@ -219,7 +217,7 @@ impl Scheduler {
                 // SAFETY: main is live; the callback is the host's.
                 unsafe { self.fire_schedule_callback(f, ud, self.main) };
             }
-            self.cb_prev.set(self.main);
+            self.advance_cb_prev(self.main);
         }
     }
 

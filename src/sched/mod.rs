@@ -290,12 +290,17 @@ impl Scheduler {
     /// `next` is a live tasklet of this thread; `f` is the callback the host installed.
     unsafe fn fire_schedule_callback(&self, f: ScheduleFn, ud: usize, next: *mut Tasklet) {
         let prev = self.cb_prev.get();
-        {
-            let _scope = callback::enter_on(self, callback::Callback::Schedule);
-            f(prev, next, ud as *mut c_void);
-        }
+        let _scope = callback::enter_on(self, callback::Callback::Schedule);
+        f(prev, next, ud as *mut c_void);
+    }
+
+    /// The switch to `t` happens: it becomes the `prev` of the next schedule callback, and the
+    /// reference kept for the old `prev` (a tasklet that ended) goes.
+    fn advance_cb_prev(&self, t: *mut Tasklet) {
+        let old = self.cb_prev.replace(t);
         if self.cb_prev_ref.replace(false) {
-            crate::tasklet::release(prev);
+            // SAFETY: the reference was taken in `on_end` for exactly this.
+            unsafe { crate::tasklet::release(old) };
         }
     }
 

@@ -69,7 +69,10 @@ impl Scheduler {
             Err(e) => {
                 return Err(fail(
                     E_NOMEM,
-                    format_args!("cannot map a {stack_size}-byte tasklet stack: {e}"),
+                    format_args!(
+                        "cannot map a {stack_size}-byte tasklet stack (errno {})",
+                        e.raw_os_error().unwrap_or(0)
+                    ),
                 ))
             }
         };

@@ -116,3 +116,45 @@ fn stacks_are_recycled_through_the_pool() {
     assert_eq!(take_log(), "ppp");
     assert_eq!(s.pool.borrow().len(), 1, "one stack serves every tasklet in turn");
 }
+
+thread_local! {
+    /// Fault injection for the poisoning test: the next dispatch panics.
+    static PANIC_IN_DISPATCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the dispatch loop in test builds: panics once when a test asked for it.
+pub(crate) fn maybe_panic_in_dispatch() {
+    if PANIC_IN_DISPATCH.with(|c| c.replace(false)) {
+        panic!("injected fault in the dispatch loop");
+    }
+}
+
+fn last_error() -> String {
+    unsafe { std::ffi::CStr::from_ptr(crate::ffi::slp_last_error()) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_panic_caught_mid_run_poisons_the_scheduler() {
+    // A panic in the middle of slp_run leaves the run half-done. The call reports
+    // SLP_E_PANIC, and every later call that needs this thread's scheduler is refused with
+    // SLP_E_PANIC instead of running on inconsistent state.
+    let t = spawn(logger, 'p');
+    PANIC_IN_DISPATCH.with(|c| c.set(true));
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let st = slp_run();
+    std::panic::set_hook(prev);
+    assert_eq!(st, crate::status::E_PANIC);
+    assert!(last_error().contains("slp_run: internal error"), "{}", last_error());
+    assert_eq!(slp_run(), crate::status::E_PANIC);
+    assert!(last_error().contains("no longer usable"), "{}", last_error());
+    assert_eq!(slp_schedule(), crate::status::E_PANIC);
+    let mut t2 = ptr::null_mut();
+    assert_eq!(unsafe { slp_tasklet_new(Some(logger), ptr::null_mut(), &mut t2) }, crate::status::E_PANIC);
+    assert!(t2.is_null());
+    assert_eq!(unsafe { slp_tasklet_insert(t) }, crate::status::E_PANIC);
+    // Pure queries still answer.
+    assert!(!slp_current().is_null());
+    assert_eq!(take_log(), "", "the tasklet never ran");
+    // The scheduler (and `t`) are leaked at thread exit: never torn down under a broken state.
+}
