@@ -6,15 +6,18 @@
 # Needs Rust (cargo) and a C compiler; installs cmake, pkg-config, make, g++ and binutils with
 # apt-get when they are missing (as root). Steps:
 #   1. cargo test --release                  Rust unit tests
-#   2. cmake configure + build in build/      the library through cargo (which also fails if the
+#   2. scripts/check-msrv.sh                 rust-version in Cargo.toml is true: no package in
+#                                             Cargo.lock needs a newer Rust, no std API newer
+#                                             than it is used (clippy::incompatible_msrv)
+#   3. cmake configure + build in build/      the library through cargo (which also fails if the
 #                                             checked-in include/slp.h is stale), C tests,
 #                                             header checks (C11, C++17), examples
-#   3. ctest --output-on-failure             C tests, header checks, examples
-#   4. scripts/check-symbols.sh              only slp_* exported, SONAME libslp.so.<major>
-#   5. cmake --install into a temporary prefix, and check the installed files
-#   6. tests/consumer against the installed package with find_package (shared and static)
-#   7. tests/consumer against the installed package with pkg-config (shared and static)
-#   8. examples/ against the installed package (builds them, runs them through ctest)
+#   4. ctest --output-on-failure             C tests, header checks, examples
+#   5. scripts/check-symbols.sh              only slp_* exported, SONAME libslp.so.<major>
+#   6. cmake --install into a temporary prefix, and check the installed files
+#   7. tests/consumer against the installed package with find_package (shared and static)
+#   8. tests/consumer against the installed package with pkg-config (shared and static)
+#   9. examples/ against the installed package (builds them, runs them through ctest)
 #
 # Environment: SLP_BUILD_DIR (default build), SLP_JOBS (default nproc), SLP_KEEP_TMP=1 keeps
 # the temporary install prefix and builds.
@@ -82,6 +85,11 @@ passed
 # ---------------------------------------------------------------------------------------------
 section "Rust unit tests: cargo test --release"
 cargo test --release
+passed
+
+# ---------------------------------------------------------------------------------------------
+section "minimum supported Rust version: scripts/check-msrv.sh"
+"$root/scripts/check-msrv.sh"
 passed
 
 # ---------------------------------------------------------------------------------------------
