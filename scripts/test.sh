@@ -6,18 +6,25 @@
 # Needs Rust (cargo) and a C compiler; installs cmake, pkg-config, make, g++ and binutils with
 # apt-get when they are missing (as root). Steps:
 #   1. cargo test --release                  Rust unit tests
-#   2. cmake configure + build in build/      the library through cargo (which also fails if the
-#                                             checked-in include/slp.h is stale), C tests,
-#                                             header checks (C11, C++17), examples
-#   3. ctest --output-on-failure             C tests, header checks, examples
-#   4. scripts/check-symbols.sh              only slp_* exported, SONAME libslp.so.<major>
-#   5. cmake --install into a temporary prefix, and check the installed files
-#   6. tests/consumer against the installed package with find_package (shared and static)
-#   7. tests/consumer against the installed package with pkg-config (shared and static)
-#   8. examples/ against the installed package (builds them, runs them through ctest)
+#   2. scripts/check-msrv.sh                 rust-version in Cargo.toml is true: no package in
+#                                             Cargo.lock needs a newer Rust, no std API newer
+#                                             than it is used (clippy::incompatible_msrv)
+#   3. cmake configure + build in build/      RelWithDebInfo: the release library through cargo
+#                                             (which also fails if the checked-in include/slp.h
+#                                             is stale), C tests, header checks (C11, C++17),
+#                                             examples
+#   4. ctest --output-on-failure             C tests, header checks, examples
+#   5. Debug build in build-debug/            the library with cargo's dev profile (Rust debug
+#                                             assertions and overflow checks on), its C tests,
+#                                             header checks and examples, through ctest
+#   6. scripts/check-symbols.sh              only slp_* exported, SONAME libslp.so.<major>
+#   7. cmake --install into a temporary prefix, and check the installed files
+#   8. tests/consumer against the installed package with find_package (shared and static)
+#   9. tests/consumer against the installed package with pkg-config (shared and static)
+#  10. examples/ against the installed package (builds them, runs them through ctest)
 #
-# Environment: SLP_BUILD_DIR (default build), SLP_JOBS (default nproc), SLP_KEEP_TMP=1 keeps
-# the temporary install prefix and builds.
+# Environment: SLP_BUILD_DIR (default build), SLP_DEBUG_BUILD_DIR (default <SLP_BUILD_DIR>-debug),
+# SLP_JOBS (default nproc), SLP_KEEP_TMP=1 keeps the temporary install prefix and builds.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,22 +34,26 @@ cd "$root"
 
 build_dir=${SLP_BUILD_DIR:-build}
 case $build_dir in /*) ;; *) build_dir="$root/$build_dir" ;; esac
+debug_build_dir=${SLP_DEBUG_BUILD_DIR:-$build_dir-debug}
+case $debug_build_dir in /*) ;; *) debug_build_dir="$root/$debug_build_dir" ;; esac
 jobs=${SLP_JOBS:-$(nproc 2>/dev/null || echo 2)}
 # The header check in build.rs must compare, never rewrite.
 unset SLP_BLESS_HEADER
 
 section_name="setup"
 sections_passed=0
+section_start=$SECONDS
 work=""
 
 section() {
     section_name=$1
+    section_start=$SECONDS
     printf '\n==== [%d] %s ====\n' "$((sections_passed + 1))" "$1"
 }
 
 passed() {
     sections_passed=$((sections_passed + 1))
-    printf -- '---- ok: %s\n' "$section_name"
+    printf -- '---- ok: %s (%d s)\n' "$section_name" "$((SECONDS - section_start))"
 }
 
 on_exit() {
@@ -85,14 +96,50 @@ cargo test --release
 passed
 
 # ---------------------------------------------------------------------------------------------
-section "CMake build in ${build_dir#"$root"/} (library via cargo + header check, C tests, examples)"
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DSLP_BUILD_TESTS=ON -DSLP_BUILD_EXAMPLES=ON
+section "minimum supported Rust version: scripts/check-msrv.sh"
+"$root/scripts/check-msrv.sh"
+passed
+
+# ---------------------------------------------------------------------------------------------
+# The main pass tests the library as it ships: CMAKE_BUILD_TYPE RelWithDebInfo selects cargo's
+# release profile (any build type but Debug does), the one that is installed below.
+section "CMake build in ${build_dir#"$root"/} (release library via cargo + header check, C tests, examples)"
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLP_BUILD_TESTS=ON \
+    -DSLP_BUILD_EXAMPLES=ON -USLP_CARGO_PROFILE
 cmake --build "$build_dir" --parallel "$jobs"
+cmp "$build_dir/lib/libslp.so.$version" "$root/target/release/libslp.so" ||
+    fail "$build_dir/lib/libslp.so.$version is not cargo's release build (target/release/libslp.so)"
 passed
 
 # ---------------------------------------------------------------------------------------------
 section "CTest: C tests, header checks (C11, C++17, static), examples"
 (cd "$build_dir" && ctest --output-on-failure --no-tests=error)
+passed
+
+# ---------------------------------------------------------------------------------------------
+section "Debug build in ${debug_build_dir#"$root"/}: C tests against the dev-profile library (Rust debug assertions on)"
+# CMAKE_BUILD_TYPE Debug selects cargo's dev profile (target/debug): debug assertions, overflow
+# checks and the standard library's precondition checks are compiled into libslp, so a broken
+# internal invariant panics (SLP_E_PANIC at the C boundary, a failed test) instead of going
+# unnoticed. The same C tests, header checks and examples as above, run against that library.
+cmake -S "$root" -B "$debug_build_dir" -DCMAKE_BUILD_TYPE=Debug -DSLP_BUILD_TESTS=ON \
+    -DSLP_BUILD_EXAMPLES=ON -USLP_CARGO_PROFILE
+cmake --build "$debug_build_dir" --parallel "$jobs"
+debug_lib="$debug_build_dir/lib/libslp.so.$version"
+# The staged libraries are cargo's dev-profile output, and they carry debug-only code: core's
+# `precondition_check` functions exist only where debug assertions are on.
+cmp "$debug_lib" "$root/target/debug/libslp.so" ||
+    fail "$debug_lib is not cargo's dev-profile build (target/debug/libslp.so)"
+cmp "$debug_build_dir/lib/libslp.a" "$root/target/debug/libslp.a" ||
+    fail "$debug_build_dir/lib/libslp.a is not cargo's dev-profile build (target/debug/libslp.a)"
+nm "$debug_lib" | grep precondition_check >/dev/null ||
+    fail "$debug_lib has no debug-assertion code (no core precondition_check): not a debug build?"
+if nm "$build_dir/lib/libslp.so.$version" | grep precondition_check >/dev/null; then
+    fail "the release library $build_dir/lib/libslp.so.$version has debug-assertion code"
+fi
+echo "staged: $debug_lib = target/debug/libslp.so ($(stat -c %s "$debug_lib") bytes; release: $(stat -c %s "$build_dir/lib/libslp.so.$version") bytes)"
+(cd "$debug_build_dir" && ctest --output-on-failure --no-tests=error)
+"$root/scripts/check-symbols.sh" "$debug_lib"
 passed
 
 # ---------------------------------------------------------------------------------------------
