@@ -14,6 +14,51 @@
  *
  * Status codes: 0 is SLP_OK, library errors are negative (SLP_E_*), positive values are
  * user exception codes. After a failed call, slp_last_error() describes what went wrong.
+ *
+ * Deadlock detection
+ * ------------------
+ * When the current tasklet blocks and nothing on its thread can run: (1) if the thread's
+ * main tasklet is inside slp_run*, the run returns and the blocker stays blocked; (2) if the
+ * blocker is the main tasklet itself, the OS thread sleeps until another thread wakes it,
+ * unless nothing ever could: no other *participating* thread (one with a libslp scheduler)
+ * is awake or waiting in libslp with a finite deadline (a thread in a bounded slp_run_wait
+ * will wake and counts as a possible waker). Then the call fails with SLP_E_DEADLOCK and
+ * changes nothing (Stackless: "the main tasklet is receiving without a sender available").
+ * (3) A tasklet that ends while main is blocked that way hands main SLP_E_DEADLOCK (or the
+ * tasklet's uncaught error). (4) A tasklet that would block while main is blocked that way
+ * gets SLP_E_DEADLOCK itself and can go on. A blocked main tasklet re-checks whenever a
+ * participating thread exits. libslp never reports a deadlock that is not one; it may miss
+ * one while another participating thread runs outside libslp. slp_set_deadlock_detection
+ * turns detection off.
+ *
+ * Thread exit
+ * -----------
+ * When a thread with a scheduler exits (or calls slp_scheduler_shutdown), each of its
+ * tasklets is killed: never-started ones are discarded (arg_free runs; tasklets created
+ * during the teardown too), started ones are resumed with SLP_E_KILLED until they end (16
+ * rounds; one that still refuses is reported on stderr and its stack leaked, never freed
+ * under it), tasklets blocked on channels leave them with the balance corrected. Surviving
+ * handles report slp_tasklet_thread_id() == -1 and not alive.
+ *
+ * Callbacks
+ * ---------
+ * libslp calls host code while one of its own calls is in progress on the thread: the
+ * schedule and channel callbacks, a tasklet's arg_free, and the wake-up callback (on the
+ * waking thread). From inside one, every call that would switch, block, run, tear a
+ * scheduler down or unregister the thread returns SLP_E_STATE with a message naming the
+ * callback, and the call in progress completes normally: slp_run*, slp_schedule*,
+ * slp_tasklet_run / _switch, kill or throw with pending = false, a channel send or receive
+ * that would block or switch to its partner, slp_scheduler_shutdown, slp_thread_unregister.
+ * Allowed: queries, creating and releasing objects, slp_tasklet_insert, pending kills and
+ * throws, and channel operations that neither block nor switch (a buffered channel with room
+ * or items, a partner with preference 0 or on another thread). A schedule callback may
+ * remove or kill (pending) the tasklet it is told is next: that switch is then not made.
+ *
+ * Errors inside libslp
+ * --------------------
+ * No Rust panic crosses into C: a panic caught at the boundary returns SLP_E_PANIC (false
+ * or NULL where there is no status), and the thread's scheduler is then refused: every later
+ * call that needs it returns SLP_E_PANIC, so no call runs on a half-updated scheduler.
  */
 
 #ifndef SLP_H
@@ -59,7 +104,7 @@ enum slp_status_code {
    */
   SLP_E_WRONG_THREAD = -4,
   /**
-   * The caller would block and nothing could ever wake it (SPEC §5.3).
+   * The caller would block and nothing could ever wake it (see "Deadlock detection").
    */
   SLP_E_DEADLOCK = -5,
   /**
@@ -196,7 +241,10 @@ typedef void (*slp_wakeup_fn)(int64_t thread_id, void *user_data);
 
 /**
  * Called exactly once when a tasklet is done with its `arg`: after its function returned,
- * when it was killed before it started, or when it was discarded without running.
+ * when it was killed before it started, or when it was discarded without running. It may run
+ * inside another libslp call on the thread (a kill applied in a blocking call, a release,
+ * thread exit): calls that would switch, block, run or tear down return SLP_E_STATE from
+ * inside it (see "Callbacks" at the top of this header).
  */
 typedef void (*slp_arg_free_fn)(void *arg);
 
@@ -323,7 +371,7 @@ void slp_channel_release(struct slp_channel *ch);
  * takes no new buffered values (its queue does not grow).
  * Returns SLP_OK; SLP_E_INVALID (NULL ch); SLP_E_CLOSED (closing channel, no receiver,
  * or shut down while waiting); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP;
- * SLP_E_DEADLOCK (nothing could ever receive, SPEC §5.3); SLP_E_KILLED or a user code
+ * SLP_E_DEADLOCK (nothing could ever receive: see "Deadlock detection" at the top of this header); SLP_E_KILLED or a user code
  * (the caller was killed or thrown to while it waited; as in Stackless the kill wins even if
  * a receiver took the value just before, so the value may have been delivered).
  * A receiver waiting on another thread gets the value and is appended to its own thread's
@@ -432,7 +480,9 @@ struct slp_tasklet *slp_channel_queue(const struct slp_channel *ch);
  * `fn(prev, next, user_data)` is called on this thread at every tasklet switch, `prev` being
  * the tasklet that ran (possibly one that just ended; borrowed, valid during the call) and
  * `next` the one that runs now (the main tasklet included). NULL removes it. It runs between
- * tasklets: it must not switch (no blocking call, schedule or run). The previous callback is
+ * tasklets: calls that would switch, block or run return SLP_E_STATE from inside it (see
+ * "Callbacks" at the top of this header); if it removes `next` or kills it (pending), that
+ * switch is not made and the scheduler picks again. The previous callback is
  * returned through `prev_fn` and `prev_user_data` (each may be NULL). Returns SLP_OK.
  */
 slp_status slp_set_schedule_callback(slp_schedule_fn fn_, void *user_data, slp_schedule_fn *prev_fn, void **prev_user_data);
@@ -440,7 +490,9 @@ slp_status slp_set_schedule_callback(slp_schedule_fn fn_, void *user_data, slp_s
 /**
  * Installs the calling thread's channel callback (Stackless `set_channel_callback`):
  * `fn(ch, tasklet, sending, will_block, user_data)` is called on this thread before each send
- * or receive it makes, `will_block` as seen just before the operation. It must not switch.
+ * or receive it makes, `will_block` as seen just before the operation. Calls that would
+ * switch, block or run return SLP_E_STATE from inside it (see "Callbacks" at the top of this
+ * header); the operation then proceeds normally.
  * NULL removes it; the previous one is returned through `prev_fn` / `prev_user_data` (each
  * may be NULL). Returns SLP_OK.
  */
@@ -583,7 +635,8 @@ slp_status slp_scheduler_wakeup(int64_t thread_id);
  * directly instead. One case runs `fn` on this thread itself: when work arrived during a
  * libslp call that will not serve it (a budgeted run that stopped, a blocking call that
  * returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
- * around its libslp calls. Returns SLP_OK.
+ * around its libslp calls. Inside `fn`, calls that would switch, block, run or tear down
+ * return SLP_E_STATE (see "Callbacks" at the top of this header). Returns SLP_OK.
  */
 slp_status slp_set_wakeup_callback(slp_wakeup_fn fn_, void *user_data);
 
@@ -596,7 +649,7 @@ slp_status slp_set_wakeup_callback(slp_wakeup_fn fn_, void *user_data);
 bool slp_set_deadlock_detection(bool on);
 
 /**
- * Shuts the calling thread's scheduler down now, as if the thread exited (SPEC §5.4): each of
+ * Shuts the calling thread's scheduler down now, as if the thread exited (see "Thread exit" at the top of this header): each of
  * its tasklets is killed — never-started ones discarded (arg_free runs), started ones resumed
  * with SLP_E_KILLED until they end (a tasklet that refuses 16 times is reported on stderr and
  * its stack leaked) — tasklets blocked on channels leave them (balance corrected), and
@@ -608,7 +661,7 @@ slp_status slp_scheduler_shutdown(void);
 
 /**
  * Adopts a thread the host created: gives it a scheduler now, so it participates in deadlock
- * detection (SPEC §5.3) from this call on (mo-threads RegisterThread). `name` (may be NULL)
+ * detection from this call on (mo-threads RegisterThread). `name` (may be NULL)
  * is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
  * scheduler does the same implicitly.
  * Returns SLP_OK, or SLP_E_STATE if the thread is already registered.

@@ -1,4 +1,4 @@
-//! Status codes and the thread-local "last error" message (SPEC §2).
+//! Status codes and the thread-local "last error" message.
 //!
 //! Library errors are negative and never renumbered; positive values are user exception codes.
 //!
@@ -86,7 +86,7 @@ status_table! {
     E_STATE = -3 => SLP_E_STATE, "the object's state forbids the call";
     /// The call needs the owner thread of the object (e.g. switch to another thread's tasklet).
     E_WRONG_THREAD = -4 => SLP_E_WRONG_THREAD, "the call needs the owner thread";
-    /// The caller would block and nothing could ever wake it (SPEC §5.3).
+    /// The caller would block and nothing could ever wake it (see "Deadlock detection").
     E_DEADLOCK = -5 => SLP_E_DEADLOCK, "the caller would block and nothing could wake it";
     /// The channel is closed and there is nothing to pair with.
     E_CLOSED = -6 => SLP_E_CLOSED, "channel closed";

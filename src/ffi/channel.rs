@@ -109,7 +109,7 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 /// takes no new buffered values (its queue does not grow).
 /// Returns SLP_OK; SLP_E_INVALID (NULL ch); SLP_E_CLOSED (closing channel, no receiver,
 /// or shut down while waiting); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP;
-/// SLP_E_DEADLOCK (nothing could ever receive, SPEC §5.3); SLP_E_KILLED or a user code
+/// SLP_E_DEADLOCK (nothing could ever receive: see "Deadlock detection" at the top of this header); SLP_E_KILLED or a user code
 /// (the caller was killed or thrown to while it waited; as in Stackless the kill wins even if
 /// a receiver took the value just before, so the value may have been delivered).
 /// A receiver waiting on another thread gets the value and is appended to its own thread's

@@ -33,7 +33,9 @@ pub type slp_channel_fn = Option<
 /// `fn(prev, next, user_data)` is called on this thread at every tasklet switch, `prev` being
 /// the tasklet that ran (possibly one that just ended; borrowed, valid during the call) and
 /// `next` the one that runs now (the main tasklet included). NULL removes it. It runs between
-/// tasklets: it must not switch (no blocking call, schedule or run). The previous callback is
+/// tasklets: calls that would switch, block or run return SLP_E_STATE from inside it (see
+/// "Callbacks" at the top of this header); if it removes `next` or kills it (pending), that
+/// switch is not made and the scheduler picks again. The previous callback is
 /// returned through `prev_fn` and `prev_user_data` (each may be NULL). Returns SLP_OK.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_schedule_callback(
@@ -60,7 +62,9 @@ pub unsafe extern "C" fn slp_set_schedule_callback(
 
 /// Installs the calling thread's channel callback (Stackless `set_channel_callback`):
 /// `fn(ch, tasklet, sending, will_block, user_data)` is called on this thread before each send
-/// or receive it makes, `will_block` as seen just before the operation. It must not switch.
+/// or receive it makes, `will_block` as seen just before the operation. Calls that would
+/// switch, block or run return SLP_E_STATE from inside it (see "Callbacks" at the top of this
+/// header); the operation then proceeds normally.
 /// NULL removes it; the previous one is returned through `prev_fn` / `prev_user_data` (each
 /// may be NULL). Returns SLP_OK.
 #[no_mangle]

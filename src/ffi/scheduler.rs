@@ -156,7 +156,8 @@ pub type slp_wakeup_fn = Option<unsafe extern "C" fn(thread_id: i64, user_data: 
 /// directly instead. One case runs `fn` on this thread itself: when work arrived during a
 /// libslp call that will not serve it (a budgeted run that stopped, a blocking call that
 /// returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
-/// around its libslp calls. Returns SLP_OK.
+/// around its libslp calls. Inside `fn`, calls that would switch, block, run or tear down
+/// return SLP_E_STATE (see "Callbacks" at the top of this header). Returns SLP_OK.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_wakeup_callback(
     fn_: slp_wakeup_fn,
@@ -177,7 +178,7 @@ pub extern "C" fn slp_set_deadlock_detection(on: bool) -> bool {
     ffi_boundary!("slp_set_deadlock_detection", { sched::census::set_detection(on) })
 }
 
-/// Shuts the calling thread's scheduler down now, as if the thread exited (SPEC §5.4): each of
+/// Shuts the calling thread's scheduler down now, as if the thread exited (see "Thread exit" at the top of this header): each of
 /// its tasklets is killed — never-started ones discarded (arg_free runs), started ones resumed
 /// with SLP_E_KILLED until they end (a tasklet that refuses 16 times is reported on stderr and
 /// its stack leaked) — tasklets blocked on channels leave them (balance corrected), and
@@ -190,7 +191,7 @@ pub extern "C" fn slp_scheduler_shutdown() -> slp_status {
 }
 
 /// Adopts a thread the host created: gives it a scheduler now, so it participates in deadlock
-/// detection (SPEC §5.3) from this call on (mo-threads RegisterThread). `name` (may be NULL)
+/// detection from this call on (mo-threads RegisterThread). `name` (may be NULL)
 /// is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
 /// scheduler does the same implicitly.
 /// Returns SLP_OK, or SLP_E_STATE if the thread is already registered.

@@ -16,7 +16,10 @@ use crate::tasklet::{self, State, Tasklet};
 pub type slp_tasklet_fn = Option<unsafe extern "C" fn(arg: *mut c_void) -> i32>;
 
 /// Called exactly once when a tasklet is done with its `arg`: after its function returned,
-/// when it was killed before it started, or when it was discarded without running.
+/// when it was killed before it started, or when it was discarded without running. It may run
+/// inside another libslp call on the thread (a kill applied in a blocking call, a release,
+/// thread exit): calls that would switch, block, run or tear down return SLP_E_STATE from
+/// inside it (see "Callbacks" at the top of this header).
 pub type slp_arg_free_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// slp_tasklet_options.flags: create the tasklet alive but paused (not in the run queue);
