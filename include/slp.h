@@ -336,6 +336,9 @@ size_t slp_stack_pool_size(void);
 /**
  * Fills `opts` with the defaults (preference -1, capacity 0, schedule_all false) and sets
  * struct_size. NULL is ignored.
+ *
+ * # Safety
+ * `opts`: NULL or valid for the reads and writes this call documents.
  */
 void slp_channel_options_init(struct slp_channel_options *opts);
 
@@ -343,23 +346,35 @@ void slp_channel_options_init(struct slp_channel_options *opts);
  * Creates a rendezvous channel with preference -1 (`stackless.channel()`). `*out` receives
  * a reference the caller releases with slp_channel_release. Channels may be used from any
  * thread. Returns SLP_OK or SLP_E_INVALID (out is NULL).
+ *
+ * # Safety
+ * `out`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_new(struct slp_channel **out);
 
 /**
  * Creates a channel with options (NULL = defaults). Returns SLP_OK or SLP_E_INVALID (out is
  * NULL, opts->struct_size too small).
+ *
+ * # Safety
+ * `opts`, `out`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_new_ex(const struct slp_channel_options *opts, struct slp_channel **out);
 
 /**
  * Adds a reference. NULL is ignored. Any thread.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 void slp_channel_retain(struct slp_channel *ch);
 
 /**
  * Drops a reference; NULL is ignored. A channel released while tasklets wait on it stays
  * alive until they are gone (woken, killed or their thread ends).
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 void slp_channel_release(struct slp_channel *ch);
 
@@ -376,6 +391,9 @@ void slp_channel_release(struct slp_channel *ch);
  * a receiver took the value just before, so the value may have been delivered).
  * A receiver waiting on another thread gets the value and is appended to its own thread's
  * run queue (that thread is woken); nothing switches here, whatever the preference.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to; `value`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_send(struct slp_channel *ch, void *value);
 
@@ -387,6 +405,9 @@ slp_status slp_channel_send(struct slp_channel *ch, void *value);
  * receive); SLP_E_WOULD_BLOCK; SLP_E_SWITCH_TRAP; SLP_E_DEADLOCK; SLP_E_KILLED or a thrown
  * code (the caller was killed or thrown to while it waited; as in Stackless the kill wins
  * even if a sender had just handed it a value, which is then lost).
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to; `out`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_receive(struct slp_channel *ch, void **out);
 
@@ -394,6 +415,9 @@ slp_status slp_channel_receive(struct slp_channel *ch, void **out);
  * Like slp_channel_send, but the receiver's receive returns `code` (> 0) and its
  * slp_exception_data() returns `data` (`channel.send_exception()`).
  * Returns as slp_channel_send; SLP_E_INVALID if code <= 0.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to; `data`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_send_exception(struct slp_channel *ch, int32_t code, void *data);
 
@@ -405,49 +429,76 @@ slp_status slp_channel_send_exception(struct slp_channel *ch, int32_t code, void
  * It is not written when the arguments are invalid. `values` may be NULL when n is 0.
  * Returns SLP_OK or the first failing send's status; SLP_E_INVALID (NULL ch, sent, or values
  * with n > 0).
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to; `values`, `sent`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_send_sequence(struct slp_channel *ch, void *const *values, size_t n, size_t *sent);
 
 /**
  * The channel's balance: > 0, that many senders wait (plus buffered values); < 0, that many
  * receivers wait. 0 for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 int32_t slp_channel_balance(const struct slp_channel *ch);
 
 /**
  * The preference: -1 receiver first (default), 0 caller continues, 1 sender first. 0 for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 int32_t slp_channel_preference(const struct slp_channel *ch);
 
 /**
  * Sets the preference, clamped to -1, 0, 1. NULL is ignored.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 void slp_channel_set_preference(struct slp_channel *ch, int32_t preference);
 
 /**
  * Whether schedule_all is on. False for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_channel_schedule_all(const struct slp_channel *ch);
 
 /**
  * Turns schedule_all on or off: when on, a completed transfer appends the partner and the
  * caller schedules (the next runnable tasklet runs). NULL is ignored.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 void slp_channel_set_schedule_all(struct slp_channel *ch, bool on);
 
 /**
  * The channel's capacity (0 = rendezvous). 0 for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 uint32_t slp_channel_capacity(const struct slp_channel *ch);
 
 /**
  * Marks the channel closing (`channel.close()`): waiting tasklets can still be paired, but
  * an operation that would block returns SLP_E_CLOSED. Returns SLP_OK or SLP_E_INVALID.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_channel_close(struct slp_channel *ch);
 
 /**
  * Undoes slp_channel_close (`channel.open()`). Returns SLP_OK or SLP_E_INVALID.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_channel_open(struct slp_channel *ch);
 
@@ -456,22 +507,34 @@ slp_status slp_channel_open(struct slp_channel *ch);
  * SLP_E_CLOSED (values still buffered can be received first). The woken tasklets are
  * appended to their own threads' run queues (other threads are woken); the caller continues.
  * Returns SLP_OK or SLP_E_INVALID.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_channel_shutdown(struct slp_channel *ch);
 
 /**
  * True once slp_channel_close or _shutdown was called (and not reopened). False for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_channel_closing(const struct slp_channel *ch);
 
 /**
  * True if the channel is closing and its balance is 0 (`channel.closed`). False for NULL.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_channel_closed(const struct slp_channel *ch);
 
 /**
  * The first waiting tasklet (`channel.queue`): a new reference the caller releases, or NULL
  * when nobody waits (or ch is NULL).
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
  */
 struct slp_tasklet *slp_channel_queue(const struct slp_channel *ch);
 
@@ -484,6 +547,9 @@ struct slp_tasklet *slp_channel_queue(const struct slp_channel *ch);
  * "Callbacks" at the top of this header); if it removes `next` or kills it (pending), that
  * switch is not made and the scheduler picks again. The previous callback is
  * returned through `prev_fn` and `prev_user_data` (each may be NULL). Returns SLP_OK.
+ *
+ * # Safety
+ * `user_data`, `prev_fn`, `prev_user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
  */
 slp_status slp_set_schedule_callback(slp_schedule_fn fn_, void *user_data, slp_schedule_fn *prev_fn, void **prev_user_data);
 
@@ -495,6 +561,9 @@ slp_status slp_set_schedule_callback(slp_schedule_fn fn_, void *user_data, slp_s
  * header); the operation then proceeds normally.
  * NULL removes it; the previous one is returned through `prev_fn` / `prev_user_data` (each
  * may be NULL). Returns SLP_OK.
+ *
+ * # Safety
+ * `user_data`, `prev_fn`, `prev_user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
  */
 slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_channel_fn *prev_fn, void **prev_user_data);
 
@@ -502,6 +571,9 @@ slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_cha
  * Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
  * counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
  * than this version's slp_counters).
+ *
+ * # Safety
+ * `out`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_counters_get(struct slp_counters *out);
 
@@ -517,6 +589,9 @@ slp_status slp_counters_get(struct slp_counters *out);
  * truncated, NUL-terminated start); SLP_E_INVALID (`needed` NULL, or `buf` NULL with size > 0).
  * Read-only and lock-free towards other threads, so a debugger may call it with the process
  * stopped anywhere; it creates no scheduler ("no libslp scheduler on this thread").
+ *
+ * # Safety
+ * `buf`, `needed`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_dump(char *buf, size_t size, size_t *needed);
 
@@ -527,6 +602,9 @@ slp_status slp_dump(char *buf, size_t size, size_t *needed);
  * backtrace. Valid while the tasklet stays suspended. x86-64 only; any thread.
  * Returns SLP_OK; SLP_E_INVALID (a NULL argument); SLP_E_STATE (the tasklet is running, never
  * started, dead, or a main tasklet — whose frames are on its thread's own stack).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to; `pc`, `sp`, `fp`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_tasklet_debug_context(const struct slp_tasklet *t, size_t *pc, size_t *sp, size_t *fp);
 
@@ -637,6 +715,9 @@ slp_status slp_scheduler_wakeup(int64_t thread_id);
  * returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
  * around its libslp calls. Inside `fn`, calls that would switch, block, run or tear down
  * return SLP_E_STATE (see "Callbacks" at the top of this header). Returns SLP_OK.
+ *
+ * # Safety
+ * `user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
  */
 slp_status slp_set_wakeup_callback(slp_wakeup_fn fn_, void *user_data);
 
@@ -665,6 +746,9 @@ slp_status slp_scheduler_shutdown(void);
  * is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
  * scheduler does the same implicitly.
  * Returns SLP_OK, or SLP_E_STATE if the thread is already registered.
+ *
+ * # Safety
+ * `name`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_thread_register(const char *name);
 
@@ -678,6 +762,9 @@ slp_status slp_thread_unregister(void);
 /**
  * Fills `opts` with the defaults (no flags, no name, default stack size, no arg_free) and
  * sets struct_size. NULL is ignored.
+ *
+ * # Safety
+ * `opts`: NULL or valid for the reads and writes this call documents.
  */
 void slp_tasklet_options_init(struct slp_tasklet_options *opts);
 
@@ -689,6 +776,9 @@ void slp_tasklet_options_init(struct slp_tasklet_options *opts);
  * tasklet is runnable or blocked, so releasing at once is fine.
  * On failure nothing is created and `arg` stays the caller's.
  * Returns SLP_OK, SLP_E_INVALID (fn is NULL), SLP_E_NOMEM (no stack could be mapped).
+ *
+ * # Safety
+ * `arg`, `out`: NULL or valid for the reads and writes this call documents; `func`: NULL or a function that is safe to call as documented.
  */
 slp_status slp_tasklet_new(slp_tasklet_fn func, void *arg, struct slp_tasklet **out);
 
@@ -698,11 +788,17 @@ slp_status slp_tasklet_new(slp_tasklet_fn func, void *arg, struct slp_tasklet **
  * Returns SLP_OK; SLP_E_INVALID if fn is NULL, opts->struct_size is too small, flags has
  * unknown bits, the stack size is out of range, or SLP_TASKLET_PAUSED is set with a NULL
  * `out` (nothing could ever insert it); SLP_E_NOMEM when no stack can be mapped.
+ *
+ * # Safety
+ * `arg`, `opts`, `out`: NULL or valid for the reads and writes this call documents; `func`: NULL or a function that is safe to call as documented.
  */
 slp_status slp_tasklet_new_ex(slp_tasklet_fn func, void *arg, const struct slp_tasklet_options *opts, struct slp_tasklet **out);
 
 /**
  * Adds a reference to `t`. NULL is ignored. Any thread.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 void slp_tasklet_retain(struct slp_tasklet *t);
 
@@ -711,6 +807,9 @@ void slp_tasklet_retain(struct slp_tasklet *t);
  * freed; a never-started paused one is discarded (arg_free runs); a started, paused one is
  * killed (pending) so that it can clean up (Stackless kills an unreferenced tasklet). The
  * main tasklet is never freed.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 void slp_tasklet_release(struct slp_tasklet *t);
 
@@ -720,6 +819,9 @@ void slp_tasklet_release(struct slp_tasklet *t);
  * queue, and the owner is woken (if it sleeps in libslp) or its wake-up callback is called.
  * Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead, or its thread exited);
  * SLP_E_STATE (blocked, or the main tasklet while it is inside slp_run).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_insert(struct slp_tasklet *t);
 
@@ -727,6 +829,9 @@ slp_status slp_tasklet_insert(struct slp_tasklet *t);
  * Takes `t` out of the run queue: it becomes paused (`tasklet.remove()`). Already paused:
  * SLP_OK. Owner thread only. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE
  * (t is the current tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_remove(struct slp_tasklet *t);
 
@@ -739,6 +844,9 @@ slp_status slp_tasklet_remove(struct slp_tasklet *t);
  * SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP.
  * Another thread's tasklet: like slp_tasklet_insert (appended to its owner's queue, the
  * owner woken; nothing switches here).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_run(struct slp_tasklet *t);
 
@@ -746,6 +854,9 @@ slp_status slp_tasklet_run(struct slp_tasklet *t);
  * Like slp_tasklet_run, but the caller is paused (removed from the queue) until someone
  * inserts it (`tasklet.switch()`). `t` current: SLP_OK, no-op.
  * Returns as slp_tasklet_run; another thread's tasklet is SLP_E_WRONG_THREAD.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_switch(struct slp_tasklet *t);
 
@@ -761,6 +872,9 @@ slp_status slp_tasklet_switch(struct slp_tasklet *t);
  * to deliver the kill.
  * Returns SLP_OK (or the caller's own pending delivery when it resumes); SLP_E_KILLED (t is
  * the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_kill(struct slp_tasklet *t, bool pending);
 
@@ -773,6 +887,9 @@ slp_status slp_tasklet_kill(struct slp_tasklet *t, bool pending);
  * always pending, like a kill.
  * Returns SLP_OK (or the caller's own pending delivery); `code` (see above); SLP_E_INVALID
  * (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to; `data`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_tasklet_throw(struct slp_tasklet *t, int32_t code, void *data, bool pending);
 
@@ -781,60 +898,93 @@ slp_status slp_tasklet_throw(struct slp_tasklet *t, int32_t code, void *data, bo
  * (`tasklet.bind_thread()`); it will run there once inserted by that thread.
  * Returns SLP_OK; SLP_E_INVALID (NULL, or no live libslp thread has that id); SLP_E_STATE
  * (t has started, is dead, or is scheduled).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 slp_status slp_tasklet_bind_thread(struct slp_tasklet *t, int64_t thread_id);
 
 /**
  * True if `t` has not ended (started or runnable, or created paused). False for NULL.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_alive(const struct slp_tasklet *t);
 
 /**
  * True if `t` waits on a channel (or, later, a signal, lock or timer). False for NULL.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_blocked(const struct slp_tasklet *t);
 
 /**
  * True if `t` is in its run queue or blocked. False for NULL.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_scheduled(const struct slp_tasklet *t);
 
 /**
  * True if `t` is alive but in no queue (not runnable, not blocked, not current).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_paused(const struct slp_tasklet *t);
 
 /**
  * True if `t` is a thread's main tasklet (the thread's own stack).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_is_main(const struct slp_tasklet *t);
 
 /**
  * True if `t` is the tasklet running on its thread right now.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_is_current(const struct slp_tasklet *t);
 
 /**
  * The id of the thread that owns `t` (see slp_thread_id), -1 once that thread has exited,
  * 0 for NULL.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 int64_t slp_tasklet_thread_id(const struct slp_tasklet *t);
 
 /**
  * Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on
  * the current tasklet, no preemption interrupts it (Stackless `set_atomic`).
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_set_atomic(struct slp_tasklet *t, bool atomic);
 
 /**
  * Sets the tasklet's `block_trap` flag and returns the old value (false for NULL). While set,
  * an operation that would block the tasklet returns SLP_E_WOULD_BLOCK and changes nothing.
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 bool slp_tasklet_set_block_trap(struct slp_tasklet *t, bool trap);
 
 /**
  * The tasklet's name: borrowed, valid while the caller holds a reference to `t`; "" if
  * unnamed; NULL for a NULL handle. The main tasklet is named "main".
+ *
+ * # Safety
+ * `t`: NULL or a live handle the caller holds a reference to.
  */
 const char *slp_tasklet_name(const struct slp_tasklet *t);
 

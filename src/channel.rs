@@ -182,6 +182,9 @@ impl std::fmt::Display for DescribeWait {
 
 /// The channel callback (SPEC §8), if this thread installed one: called before the operation,
 /// outside the channel's lock, with whether it would block as seen just before.
+///
+/// # Safety
+/// On `s`'s own thread; `ch` is live and `me` is the running tasklet.
 #[inline(always)]
 unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending: bool) {
     if let Some((f, ud)) = s.chan_cb.get() {
@@ -190,7 +193,8 @@ unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending:
             let st = (*ch).st.lock();
             let partner = !st.waiters.is_empty() && st.senders != sending;
             if sending {
-                !partner && !(!st.closing && (st.buf.len() as u64) < st.capacity as u64)
+                let room = !st.closing && (st.buf.len() as u64) < st.capacity as u64;
+                !partner && !room
             } else {
                 !partner && st.buf.is_empty()
             }
@@ -239,7 +243,7 @@ pub unsafe fn remove_waiter(t: *mut Tasklet) {
             return;
         }
         let mut st = (*ch).st.lock();
-        if (*t).blocked_on.load(Ordering::Relaxed) as *const Channel != ch {
+        if !ptr::eq((*t).blocked_on.load(Ordering::Relaxed), ch) {
             return; // paired (or removed) meanwhile
         }
         if let Some(i) = st.waiters.iter().position(|w| w.t == t) {
@@ -256,6 +260,9 @@ pub unsafe fn remove_waiter(t: *mut Tasklet) {
 
 /// The waiter `t` leaves the channel paired (channel lock held): Blocked → Runnable, and a
 /// reference for the message to its owner when it lives on another thread.
+///
+/// # Safety
+/// `t` is a waiter just taken off a channel whose lock the caller holds; `s` is the calling thread's scheduler.
 #[inline(always)]
 unsafe fn unblock_paired(s: &Scheduler, t: *mut Tasklet) {
     let ok = (*t).try_transition(BLOCKED, State::Runnable);
@@ -277,6 +284,9 @@ fn partner_first(preference: i32, send: bool) -> bool {
 }
 
 /// Hands `item` to a waiting receiver (channel lock held).
+///
+/// # Safety
+/// `r` is a receiving waiter just taken off the channel whose lock the caller holds.
 #[inline]
 unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
     match item {
@@ -294,6 +304,9 @@ unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
 }
 
 /// Tells a waiting sender its value was taken (channel lock held).
+///
+/// # Safety
+/// `w` is a sending waiter just taken off the channel whose lock the caller holds.
 #[inline]
 unsafe fn release_sender(s: &Scheduler, w: *mut Tasklet) {
     (*w).xfer_status.store(OK, Ordering::Relaxed);
@@ -303,6 +316,9 @@ unsafe fn release_sender(s: &Scheduler, w: *mut Tasklet) {
 
 /// Who runs next after pairing with waiter `t`: (partner first, schedule_all). Only a
 /// partner on the caller's own thread switches locally (SPEC §5.2).
+///
+/// # Safety
+/// `t` is a waiter of the channel whose lock the caller holds (so it is live).
 #[inline]
 unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> (bool, bool) {
     if s.owns(&*t) {
@@ -473,39 +489,62 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
     }
 }
 
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn balance(ch: *const Channel) -> i32 {
     (*ch).st.lock().balance()
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn preference(ch: *const Channel) -> i32 {
     (*ch).st.lock().preference
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn set_preference(ch: *const Channel, p: i32) {
     (*ch).st.lock().preference = p.clamp(-1, 1);
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn schedule_all(ch: *const Channel) -> bool {
     (*ch).st.lock().schedule_all
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn set_schedule_all(ch: *const Channel, on: bool) {
     (*ch).st.lock().schedule_all = on;
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn capacity(ch: *const Channel) -> u32 {
     (*ch).st.lock().capacity
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn close(ch: *const Channel) {
     (*ch).st.lock().closing = true;
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn open(ch: *const Channel) {
     (*ch).st.lock().closing = false;
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn closing(ch: *const Channel) -> bool {
     (*ch).st.lock().closing
 }
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn closed(ch: *const Channel) -> bool {
     let st = (*ch).st.lock();
     st.closing && st.balance() == 0
 }
 
 /// The first waiter, with a new reference, or null.
+///
+/// # Safety
+/// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
     let st = (*ch).st.lock();
     match st.waiters.front() {

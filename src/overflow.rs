@@ -150,6 +150,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
 }
 
 /// Hands a fault that is not a tasklet stack overflow to the previous handler.
+///
+/// # Safety
+/// Called from the fault handler with the arguments the kernel passed it.
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let prev: *const libc::sigaction = if sig == libc::SIGBUS {
         ptr::addr_of!(PREV_BUS).cast()

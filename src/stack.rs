@@ -172,6 +172,9 @@ impl StackPool {
     pub fn len(&self) -> usize {
         self.idle.len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 
     pub fn trim(&mut self) {
         let limit = pool_limit();

@@ -197,6 +197,8 @@ pub struct Tasklet {
 const BINDING: u8 = 6;
 
 impl Tasklet {
+    /// Allocates a tasklet (None when memory is exhausted).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_raw(
         owner: Arc<Shared>,
         is_main: bool,

@@ -27,6 +27,9 @@ pub struct slp_channel_options {
 
 /// Fills `opts` with the defaults (preference -1, capacity 0, schedule_all false) and sets
 /// struct_size. NULL is ignored.
+///
+/// # Safety
+/// `opts`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_options_init(opts: *mut slp_channel_options) {
     ffi_boundary!("slp_channel_options_init", {
@@ -44,6 +47,9 @@ pub unsafe extern "C" fn slp_channel_options_init(opts: *mut slp_channel_options
 /// Creates a rendezvous channel with preference -1 (`stackless.channel()`). `*out` receives
 /// a reference the caller releases with slp_channel_release. Channels may be used from any
 /// thread. Returns SLP_OK or SLP_E_INVALID (out is NULL).
+///
+/// # Safety
+/// `out`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_new(out: *mut *mut Channel) -> slp_status {
     slp_channel_new_ex(ptr::null(), out)
@@ -51,6 +57,9 @@ pub unsafe extern "C" fn slp_channel_new(out: *mut *mut Channel) -> slp_status {
 
 /// Creates a channel with options (NULL = defaults). Returns SLP_OK or SLP_E_INVALID (out is
 /// NULL, opts->struct_size too small).
+///
+/// # Safety
+/// `opts`, `out`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_new_ex(
     opts: *const slp_channel_options,
@@ -82,6 +91,9 @@ pub unsafe extern "C" fn slp_channel_new_ex(
 }
 
 /// Adds a reference. NULL is ignored. Any thread.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_retain(ch: *mut Channel) {
     ffi_boundary!("slp_channel_retain", {
@@ -93,6 +105,9 @@ pub unsafe extern "C" fn slp_channel_retain(ch: *mut Channel) {
 
 /// Drops a reference; NULL is ignored. A channel released while tasklets wait on it stays
 /// alive until they are gone (woken, killed or their thread ends).
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
     ffi_boundary!("slp_channel_release", {
@@ -114,6 +129,9 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 /// a receiver took the value just before, so the value may have been delivered).
 /// A receiver waiting on another thread gets the value and is appended to its own thread's
 /// run queue (that thread is woken); nothing switches here, whatever the preference.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to; `value`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) -> slp_status {
     ffi_status!("slp_channel_send", {
@@ -129,6 +147,9 @@ pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) 
 /// receive); SLP_E_WOULD_BLOCK; SLP_E_SWITCH_TRAP; SLP_E_DEADLOCK; SLP_E_KILLED or a thrown
 /// code (the caller was killed or thrown to while it waited; as in Stackless the kill wins
 /// even if a sender had just handed it a value, which is then lost).
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to; `out`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_void) -> slp_status {
     ffi_status!("slp_channel_receive", {
@@ -146,6 +167,9 @@ pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_
 /// Like slp_channel_send, but the receiver's receive returns `code` (> 0) and its
 /// slp_exception_data() returns `data` (`channel.send_exception()`).
 /// Returns as slp_channel_send; SLP_E_INVALID if code <= 0.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to; `data`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_send_exception(
     ch: *mut Channel,
@@ -171,6 +195,9 @@ pub unsafe extern "C" fn slp_channel_send_exception(
 /// It is not written when the arguments are invalid. `values` may be NULL when n is 0.
 /// Returns SLP_OK or the first failing send's status; SLP_E_INVALID (NULL ch, sent, or values
 /// with n > 0).
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to; `values`, `sent`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_send_sequence(
     ch: *mut Channel,
@@ -204,24 +231,36 @@ pub unsafe extern "C" fn slp_channel_send_sequence(
 
 /// The channel's balance: > 0, that many senders wait (plus buffered values); < 0, that many
 /// receivers wait. 0 for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_balance(ch: *const Channel) -> i32 {
     ffi_boundary!("slp_channel_balance", { if ch.is_null() { 0 } else { channel::balance(ch) } })
 }
 
 /// The preference: -1 receiver first (default), 0 caller continues, 1 sender first. 0 for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_preference(ch: *const Channel) -> i32 {
     ffi_boundary!("slp_channel_preference", { if ch.is_null() { 0 } else { channel::preference(ch) } })
 }
 
 /// Sets the preference, clamped to -1, 0, 1. NULL is ignored.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_set_preference(ch: *mut Channel, preference: i32) {
     ffi_boundary!("slp_channel_set_preference", { if !ch.is_null() { channel::set_preference(ch, preference) } })
 }
 
 /// Whether schedule_all is on. False for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_schedule_all(ch: *const Channel) -> bool {
     ffi_boundary!("slp_channel_schedule_all", { !ch.is_null() && channel::schedule_all(ch) })
@@ -229,12 +268,18 @@ pub unsafe extern "C" fn slp_channel_schedule_all(ch: *const Channel) -> bool {
 
 /// Turns schedule_all on or off: when on, a completed transfer appends the partner and the
 /// caller schedules (the next runnable tasklet runs). NULL is ignored.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_set_schedule_all(ch: *mut Channel, on: bool) {
     ffi_boundary!("slp_channel_set_schedule_all", { if !ch.is_null() { channel::set_schedule_all(ch, on) } })
 }
 
 /// The channel's capacity (0 = rendezvous). 0 for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_capacity(ch: *const Channel) -> u32 {
     ffi_boundary!("slp_channel_capacity", { if ch.is_null() { 0 } else { channel::capacity(ch) } })
@@ -242,6 +287,9 @@ pub unsafe extern "C" fn slp_channel_capacity(ch: *const Channel) -> u32 {
 
 /// Marks the channel closing (`channel.close()`): waiting tasklets can still be paired, but
 /// an operation that would block returns SLP_E_CLOSED. Returns SLP_OK or SLP_E_INVALID.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_close(ch: *mut Channel) -> slp_status {
     ffi_status!("slp_channel_close", {
@@ -252,6 +300,9 @@ pub unsafe extern "C" fn slp_channel_close(ch: *mut Channel) -> slp_status {
 }
 
 /// Undoes slp_channel_close (`channel.open()`). Returns SLP_OK or SLP_E_INVALID.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_open(ch: *mut Channel) -> slp_status {
     ffi_status!("slp_channel_open", {
@@ -265,6 +316,9 @@ pub unsafe extern "C" fn slp_channel_open(ch: *mut Channel) -> slp_status {
 /// SLP_E_CLOSED (values still buffered can be received first). The woken tasklets are
 /// appended to their own threads' run queues (other threads are woken); the caller continues.
 /// Returns SLP_OK or SLP_E_INVALID.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_shutdown(ch: *mut Channel) -> slp_status {
     ffi_status!("slp_channel_shutdown", {
@@ -274,12 +328,18 @@ pub unsafe extern "C" fn slp_channel_shutdown(ch: *mut Channel) -> slp_status {
 }
 
 /// True once slp_channel_close or _shutdown was called (and not reopened). False for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_closing(ch: *const Channel) -> bool {
     ffi_boundary!("slp_channel_closing", { !ch.is_null() && channel::closing(ch) })
 }
 
 /// True if the channel is closing and its balance is 0 (`channel.closed`). False for NULL.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_closed(ch: *const Channel) -> bool {
     ffi_boundary!("slp_channel_closed", { !ch.is_null() && channel::closed(ch) })
@@ -287,6 +347,9 @@ pub unsafe extern "C" fn slp_channel_closed(ch: *const Channel) -> bool {
 
 /// The first waiting tasklet (`channel.queue`): a new reference the caller releases, or NULL
 /// when nobody waits (or ch is NULL).
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_channel_queue(ch: *const Channel) -> *mut Tasklet {
     ffi_boundary!("slp_channel_queue", {

@@ -37,6 +37,9 @@ pub type slp_channel_fn = Option<
 /// "Callbacks" at the top of this header); if it removes `next` or kills it (pending), that
 /// switch is not made and the scheduler picks again. The previous callback is
 /// returned through `prev_fn` and `prev_user_data` (each may be NULL). Returns SLP_OK.
+///
+/// # Safety
+/// `user_data`, `prev_fn`, `prev_user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_schedule_callback(
     fn_: slp_schedule_fn,
@@ -67,6 +70,9 @@ pub unsafe extern "C" fn slp_set_schedule_callback(
 /// header); the operation then proceeds normally.
 /// NULL removes it; the previous one is returned through `prev_fn` / `prev_user_data` (each
 /// may be NULL). Returns SLP_OK.
+///
+/// # Safety
+/// `user_data`, `prev_fn`, `prev_user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_channel_callback(
     fn_: slp_channel_fn,
@@ -108,6 +114,9 @@ pub struct slp_counters {
 /// Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
 /// counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
 /// than this version's slp_counters).
+///
+/// # Safety
+/// `out`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status {
     ffi_status!("slp_counters_get", {
@@ -144,6 +153,9 @@ pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status 
 /// truncated, NUL-terminated start); SLP_E_INVALID (`needed` NULL, or `buf` NULL with size > 0).
 /// Read-only and lock-free towards other threads, so a debugger may call it with the process
 /// stopped anywhere; it creates no scheduler ("no libslp scheduler on this thread").
+///
+/// # Safety
+/// `buf`, `needed`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_dump(buf: *mut c_char, size: usize, needed: *mut usize) -> slp_status {
     ffi_status!("slp_dump", {
@@ -173,6 +185,9 @@ pub unsafe extern "C" fn slp_dump(buf: *mut c_char, size: usize, needed: *mut us
 /// backtrace. Valid while the tasklet stays suspended. x86-64 only; any thread.
 /// Returns SLP_OK; SLP_E_INVALID (a NULL argument); SLP_E_STATE (the tasklet is running, never
 /// started, dead, or a main tasklet — whose frames are on its thread's own stack).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to; `pc`, `sp`, `fp`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_debug_context(
     t: *const Tasklet,

@@ -158,6 +158,9 @@ pub type slp_wakeup_fn = Option<unsafe extern "C" fn(thread_id: i64, user_data: 
 /// returned), `fn` is called as that call returns, so `fn` must not take a lock the host holds
 /// around its libslp calls. Inside `fn`, calls that would switch, block, run or tear down
 /// return SLP_E_STATE (see "Callbacks" at the top of this header). Returns SLP_OK.
+///
+/// # Safety
+/// `user_data`: NULL or valid for the reads and writes this call documents; `fn_`: NULL or a function that is safe to call as documented.
 #[no_mangle]
 pub unsafe extern "C" fn slp_set_wakeup_callback(
     fn_: slp_wakeup_fn,
@@ -195,6 +198,9 @@ pub extern "C" fn slp_scheduler_shutdown() -> slp_status {
 /// is accepted for mo-threads compatibility and not used yet. Any libslp call that needs a
 /// scheduler does the same implicitly.
 /// Returns SLP_OK, or SLP_E_STATE if the thread is already registered.
+///
+/// # Safety
+/// `name`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_thread_register(name: *const c_char) -> slp_status {
     ffi_status!("slp_thread_register", {

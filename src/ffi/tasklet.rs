@@ -44,6 +44,9 @@ pub struct slp_tasklet_options {
 
 /// Fills `opts` with the defaults (no flags, no name, default stack size, no arg_free) and
 /// sets struct_size. NULL is ignored.
+///
+/// # Safety
+/// `opts`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_options_init(opts: *mut slp_tasklet_options) {
     ffi_boundary!("slp_tasklet_options_init", {
@@ -66,6 +69,9 @@ pub unsafe extern "C" fn slp_tasklet_options_init(opts: *mut slp_tasklet_options
 /// tasklet is runnable or blocked, so releasing at once is fine.
 /// On failure nothing is created and `arg` stays the caller's.
 /// Returns SLP_OK, SLP_E_INVALID (fn is NULL), SLP_E_NOMEM (no stack could be mapped).
+///
+/// # Safety
+/// `arg`, `out`: NULL or valid for the reads and writes this call documents; `func`: NULL or a function that is safe to call as documented.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_new(
     func: slp_tasklet_fn,
@@ -80,6 +86,9 @@ pub unsafe extern "C" fn slp_tasklet_new(
 /// Returns SLP_OK; SLP_E_INVALID if fn is NULL, opts->struct_size is too small, flags has
 /// unknown bits, the stack size is out of range, or SLP_TASKLET_PAUSED is set with a NULL
 /// `out` (nothing could ever insert it); SLP_E_NOMEM when no stack can be mapped.
+///
+/// # Safety
+/// `arg`, `opts`, `out`: NULL or valid for the reads and writes this call documents; `func`: NULL or a function that is safe to call as documented.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_new_ex(
     func: slp_tasklet_fn,
@@ -160,6 +169,9 @@ fn copy_name(name: &CStr) -> Result<CString, Status> {
 }
 
 /// Adds a reference to `t`. NULL is ignored. Any thread.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_retain(t: *mut Tasklet) {
     ffi_boundary!("slp_tasklet_retain", {
@@ -173,6 +185,9 @@ pub unsafe extern "C" fn slp_tasklet_retain(t: *mut Tasklet) {
 /// freed; a never-started paused one is discarded (arg_free runs); a started, paused one is
 /// killed (pending) so that it can clean up (Stackless kills an unreferenced tasklet). The
 /// main tasklet is never freed.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_release(t: *mut Tasklet) {
     ffi_boundary!("slp_tasklet_release", {
@@ -187,6 +202,9 @@ pub unsafe extern "C" fn slp_tasklet_release(t: *mut Tasklet) {
 /// queue, and the owner is woken (if it sleeps in libslp) or its wake-up callback is called.
 /// Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD (dead, or its thread exited);
 /// SLP_E_STATE (blocked, or the main tasklet while it is inside slp_run).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_insert(t: *mut Tasklet) -> slp_status {
     ffi_status!("slp_tasklet_insert", {
@@ -198,6 +216,9 @@ pub unsafe extern "C" fn slp_tasklet_insert(t: *mut Tasklet) -> slp_status {
 /// Takes `t` out of the run queue: it becomes paused (`tasklet.remove()`). Already paused:
 /// SLP_OK. Owner thread only. Returns SLP_OK; SLP_E_INVALID (NULL); SLP_E_DEAD; SLP_E_STATE
 /// (t is the current tasklet — use slp_schedule_remove — or blocked); SLP_E_WRONG_THREAD.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
     ffi_status!("slp_tasklet_remove", {
@@ -214,6 +235,9 @@ pub unsafe extern "C" fn slp_tasklet_remove(t: *mut Tasklet) -> slp_status {
 /// SLP_E_STATE (t blocked, or main while inside slp_run); SLP_E_SWITCH_TRAP.
 /// Another thread's tasklet: like slp_tasklet_insert (appended to its owner's queue, the
 /// owner woken; nothing switches here).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
     ffi_status!("slp_tasklet_run", {
@@ -225,6 +249,9 @@ pub unsafe extern "C" fn slp_tasklet_run(t: *mut Tasklet) -> slp_status {
 /// Like slp_tasklet_run, but the caller is paused (removed from the queue) until someone
 /// inserts it (`tasklet.switch()`). `t` current: SLP_OK, no-op.
 /// Returns as slp_tasklet_run; another thread's tasklet is SLP_E_WRONG_THREAD.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
     ffi_status!("slp_tasklet_switch", {
@@ -244,6 +271,9 @@ pub unsafe extern "C" fn slp_tasklet_switch(t: *mut Tasklet) -> slp_status {
 /// to deliver the kill.
 /// Returns SLP_OK (or the caller's own pending delivery when it resumes); SLP_E_KILLED (t is
 /// the caller); SLP_E_INVALID; SLP_E_SWITCH_TRAP (pending = false under switch_trap).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp_status {
     ffi_status!("slp_tasklet_kill", {
@@ -260,6 +290,9 @@ pub unsafe extern "C" fn slp_tasklet_kill(t: *mut Tasklet, pending: bool) -> slp
 /// always pending, like a kill.
 /// Returns SLP_OK (or the caller's own pending delivery); `code` (see above); SLP_E_INVALID
 /// (NULL, code <= 0); SLP_E_DEAD; SLP_E_SWITCH_TRAP.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to; `data`: NULL or valid for the reads and writes this call documents.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_throw(
     t: *mut Tasklet,
@@ -280,6 +313,9 @@ pub unsafe extern "C" fn slp_tasklet_throw(
 /// (`tasklet.bind_thread()`); it will run there once inserted by that thread.
 /// Returns SLP_OK; SLP_E_INVALID (NULL, or no live libslp thread has that id); SLP_E_STATE
 /// (t has started, is dead, or is scheduled).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64) -> slp_status {
     ffi_status!("slp_tasklet_bind_thread", {
@@ -323,18 +359,27 @@ unsafe fn query(name: &'static str, t: *const Tasklet, f: impl FnOnce(&Tasklet) 
 }
 
 /// True if `t` has not ended (started or runnable, or created paused). False for NULL.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_alive(t: *const Tasklet) -> bool {
     query("slp_tasklet_alive", t, |t| t.is_alive())
 }
 
 /// True if `t` waits on a channel (or, later, a signal, lock or timer). False for NULL.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_blocked(t: *const Tasklet) -> bool {
     query("slp_tasklet_blocked", t, |t| t.is_alive() && t.is_blocked())
 }
 
 /// True if `t` is in its run queue or blocked. False for NULL.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_scheduled(t: *const Tasklet) -> bool {
     query("slp_tasklet_scheduled", t, |t| {
@@ -343,6 +388,9 @@ pub unsafe extern "C" fn slp_tasklet_scheduled(t: *const Tasklet) -> bool {
 }
 
 /// True if `t` is alive but in no queue (not runnable, not blocked, not current).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_paused(t: *const Tasklet) -> bool {
     query("slp_tasklet_paused", t, |t| {
@@ -355,12 +403,18 @@ fn is_current(t: &Tasklet) -> bool {
 }
 
 /// True if `t` is a thread's main tasklet (the thread's own stack).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_is_main(t: *const Tasklet) -> bool {
     ffi_boundary!("slp_tasklet_is_main", { !t.is_null() && (*t).is_main })
 }
 
 /// True if `t` is the tasklet running on its thread right now.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_is_current(t: *const Tasklet) -> bool {
     ffi_boundary!("slp_tasklet_is_current", { !t.is_null() && is_current(&*t) })
@@ -368,6 +422,9 @@ pub unsafe extern "C" fn slp_tasklet_is_current(t: *const Tasklet) -> bool {
 
 /// The id of the thread that owns `t` (see slp_thread_id), -1 once that thread has exited,
 /// 0 for NULL.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_thread_id(t: *const Tasklet) -> i64 {
     ffi_boundary!("slp_tasklet_thread_id", {
@@ -381,6 +438,9 @@ pub unsafe extern "C" fn slp_tasklet_thread_id(t: *const Tasklet) -> i64 {
 
 /// Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on
 /// the current tasklet, no preemption interrupts it (Stackless `set_atomic`).
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_set_atomic(t: *mut Tasklet, atomic: bool) -> bool {
     ffi_boundary!("slp_tasklet_set_atomic", {
@@ -390,6 +450,9 @@ pub unsafe extern "C" fn slp_tasklet_set_atomic(t: *mut Tasklet, atomic: bool) -
 
 /// Sets the tasklet's `block_trap` flag and returns the old value (false for NULL). While set,
 /// an operation that would block the tasklet returns SLP_E_WOULD_BLOCK and changes nothing.
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_set_block_trap(t: *mut Tasklet, trap: bool) -> bool {
     ffi_boundary!("slp_tasklet_set_block_trap", {
@@ -399,6 +462,9 @@ pub unsafe extern "C" fn slp_tasklet_set_block_trap(t: *mut Tasklet, trap: bool)
 
 /// The tasklet's name: borrowed, valid while the caller holds a reference to `t`; "" if
 /// unnamed; NULL for a NULL handle. The main tasklet is named "main".
+///
+/// # Safety
+/// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_name(t: *const Tasklet) -> *const c_char {
     ffi_boundary!("slp_tasklet_name", {

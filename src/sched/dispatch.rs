@@ -91,6 +91,9 @@ impl Scheduler {
     }
 
     /// Drain, decide, switch — until the main tasklet's code is to run again.
+    ///
+    /// # Safety
+    /// On the main stack, inside `main_loop`.
     #[inline(always)]
     unsafe fn dispatch(&self) -> Status {
         loop {
@@ -109,6 +112,8 @@ impl Scheduler {
         }
     }
 
+    /// # Safety
+    /// On the main stack, inside `main_loop`.
     #[inline(always)]
     unsafe fn decide(&self) -> Decision {
         let main = self.main;
@@ -131,6 +136,9 @@ impl Scheduler {
 
     /// Nothing is runnable: sleep until another thread sends work. Returns the status to hand
     /// back to main, or None to go on dispatching.
+    ///
+    /// # Safety
+    /// On the main stack, inside `main_loop`, with nothing runnable.
     unsafe fn idle(&self) -> Option<Status> {
         let deadline = self.run.wait_deadline();
         match self.shared.wait_for_work(deadline, self.run.waiting()) {
@@ -142,6 +150,9 @@ impl Scheduler {
     }
 
     /// Nothing could ever wake this thread (§5.3).
+    ///
+    /// # Safety
+    /// On the main stack, inside `main_loop`.
     #[cold]
     unsafe fn deadlock(&self) -> Status {
         if self.run.active() {
@@ -174,6 +185,9 @@ impl Scheduler {
     }
 
     /// Runs `t` (never main, Runnable, the head) until it suspends or ends.
+    ///
+    /// # Safety
+    /// On the main stack, inside `main_loop`; `t` is the head of the queue, Runnable, not main.
     #[inline(always)]
     unsafe fn resume(&self, t: *mut Tasklet) {
         if let Some((f, ud)) = self.sched_cb.get() {
@@ -223,6 +237,9 @@ impl Scheduler {
 
     /// A tasklet's function returned `rc`: it leaves the queue, its stack goes back to the
     /// pool, and an uncaught error goes to the main tasklet.
+    ///
+    /// # Safety
+    /// On the main stack, right after `t`'s coroutine returned.
     unsafe fn on_end(&self, t: *mut Tasklet, rc: i32) {
         if self.queue.contains(t) {
             self.queue.unlink(t);
@@ -258,6 +275,9 @@ impl Scheduler {
 
     /// Delivers `code` (an uncaught error) to the main tasklet: the run call returns it, or
     /// main's pending call does, main running next.
+    ///
+    /// # Safety
+    /// On the main stack, inside `main_loop`.
     unsafe fn deliver_to_main(&self, code: Status, data: *mut c_void) {
         if self.run.active() {
             self.run.set_error(code);
@@ -280,6 +300,9 @@ impl Scheduler {
     /// A kill or throw of the main tasklet: main's pending (or next blocking) call returns
     /// `code` — or, while main is inside slp_run, the run does. Returns false in that case
     /// (main cannot be switched to).
+    ///
+    /// # Safety
+    /// On this scheduler's thread, not from the main tasklet's own code (main is suspended in a libslp call or not running).
     pub(crate) unsafe fn throw_to_main(&self, code: Status, data: *mut c_void) -> bool {
         if self.run.active() {
             self.run.set_error(code);
@@ -299,6 +322,9 @@ impl Scheduler {
 
     /// Removes `t` from whatever it is blocked on (the channel's balance follows); a blocked
     /// `t` becomes Runnable (not yet linked: the caller links it).
+    ///
+    /// # Safety
+    /// `t` is a live tasklet (the caller holds a reference); no channel lock is held.
     pub(crate) unsafe fn unblock(&self, t: *mut Tasklet) {
         channel::remove_waiter(t);
     }

@@ -96,6 +96,9 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
 /// Kills every tasklet in rounds; returns the started tasklets still alive after the last.
 /// Tasklets created meanwhile (a killed tasklet spawning a successor) are discarded before they
 /// start: `resume` refuses to start anything while `tearing_down` is set.
+///
+/// # Safety
+/// On the thread of `s`, from its main tasklet's code, outside any run call.
 unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
     for _round in 0..EXIT_KILL_ROUNDS {
         if s.shared.has_mail() {
@@ -132,6 +135,8 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
     collect_started(s)
 }
 
+/// # Safety
+/// On the thread of `s`.
 unsafe fn collect_started(s: &Scheduler) -> Vec<*mut Tasklet> {
     s.started.iter().collect()
 }

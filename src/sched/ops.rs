@@ -133,6 +133,9 @@ impl Scheduler {
     }
 
     /// `slp_tasklet_insert` on a tasklet of this thread.
+    ///
+    /// # Safety
+    /// `t` is a live tasklet of this thread (the caller holds a reference).
     pub unsafe fn insert(&self, t: *mut Tasklet) -> Status {
         match (*t).state() {
             State::Dead => fail(E_DEAD, format_args!("insert: {} is dead", (*t).describe())),
@@ -149,6 +152,9 @@ impl Scheduler {
     }
 
     /// `slp_tasklet_remove` on a tasklet of this thread.
+    ///
+    /// # Safety
+    /// `t` is a live tasklet of this thread (the caller holds a reference).
     pub unsafe fn remove(&self, t: *mut Tasklet) -> Status {
         match (*t).state() {
             State::Dead => fail(E_DEAD, format_args!("remove: {} is dead", (*t).describe())),
@@ -166,6 +172,9 @@ impl Scheduler {
 
     /// Common checks of run / switch / kill-now targets: returns Ok(true) when `t` is the
     /// running tasklet.
+    ///
+    /// # Safety
+    /// `t` is a live tasklet of this thread (the caller holds a reference).
     unsafe fn check_target(&self, t: *mut Tasklet, what: &str) -> Result<bool, Status> {
         if (*t).state() == State::Dead {
             return Err(fail(E_DEAD, format_args!("{what}: {} is dead", (*t).describe())));
@@ -187,6 +196,9 @@ impl Scheduler {
     /// `slp_tasklet_run` (`pause_caller` false): append `t` if needed and switch to it now;
     /// the caller keeps its place. `slp_tasklet_switch` (true): the same, but the caller is
     /// paused.
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop); `t` is a live tasklet of this thread.
     pub unsafe fn run_tasklet(&self, t: *mut Tasklet, pause_caller: bool) -> Status {
         match self.check_target(t, if pause_caller { "switch" } else { "run" }) {
             Err(s) => return s,
@@ -208,6 +220,9 @@ impl Scheduler {
 
     /// `slp_schedule`. Inlined into the C entry point: every call frame between the entry and
     /// the stack switch costs a mispredicted return after the switch.
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop), outside the dispatch loop's own bookkeeping.
     #[inline(always)]
     pub unsafe fn schedule(&self) -> Status {
         let me = self.running();
@@ -229,6 +244,9 @@ impl Scheduler {
     }
 
     /// `slp_schedule_remove`: like schedule, but the caller is paused until inserted.
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop).
     pub unsafe fn schedule_remove(&self) -> Status {
         if let Err(s) = self.check_not_in_callback("slp_schedule_remove") {
             return s;
@@ -253,6 +271,9 @@ impl Scheduler {
     /// Checks that the running tasklet may block now ("no partner", and the rules of nothing
     /// runnable: main blocking with nobody to wake it, a tasklet blocking while main is
     /// blocked). Called by the channel layer before it queues the caller; changes nothing.
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop).
     pub unsafe fn check_block(&self) -> Result<(), Status> {
         let me = self.running();
         let p = (*me).pending.get();
@@ -287,6 +308,9 @@ impl Scheduler {
     /// switches away. Returns `Err` with its pending delivery (kill, throw, uncaught error for
     /// main) or `Ok` with the status its partner left (OK, a user code sent as an exception,
     /// E_CLOSED).
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop); the running tasklet is Blocked and queued on a channel (whose lock is released).
     #[inline(always)]
     pub unsafe fn park(&self) -> Result<Status, Status> {
         let me = self.running();
@@ -303,6 +327,9 @@ impl Scheduler {
     /// `partner_first` switches to it now (the caller keeps its place), `schedule_all` appends
     /// it and schedules. A partner of another thread goes back to its owner's queue and the
     /// caller continues.
+    ///
+    /// # Safety
+    /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop); `partner` was just taken off a channel and made Runnable (with a message reference when it lives on another thread).
     #[inline(always)]
     pub unsafe fn wake_partner(&self, partner: *mut Tasklet, partner_first: bool, schedule_all: bool) {
         if !self.owns(&*partner) {
@@ -326,6 +353,9 @@ impl Scheduler {
     }
 
     /// Wakes a tasklet whose wait ended without a partner switch (channel shutdown).
+    ///
+    /// # Safety
+    /// On this scheduler's thread; `t` was just taken off a channel and made Runnable (with a message reference when it lives on another thread).
     pub unsafe fn wake_appended(&self, t: *mut Tasklet) {
         if !self.owns(&*t) {
             remote::wake_remote(t);
@@ -346,6 +376,9 @@ impl Scheduler {
 
     /// `slp_tasklet_kill` / `slp_tasklet_throw` on a tasklet of this thread (also applies a
     /// kill or throw posted by another thread, always pending).
+    ///
+    /// # Safety
+    /// On this scheduler's thread, by the running tasklet or while applying the inbox; `t` is a live tasklet of this thread kept alive by the caller.
     pub unsafe fn throw_local(&self, t: *mut Tasklet, code: Status, data: *mut c_void, pending: bool) -> Status {
         let is_kill = code == E_KILLED;
         if (*t).state() == State::Dead {
@@ -410,6 +443,9 @@ impl Scheduler {
 
 /// Where a call on `t` is served: `Some(scheduler)` when the calling thread owns `t`, `None`
 /// when it belongs to another live thread; `Err(SLP_E_DEAD)` when its thread has exited.
+///
+/// # Safety
+/// `t` is a live tasklet handle (the caller holds a reference).
 unsafe fn route(t: *mut Tasklet, func: &str) -> Result<Option<&'static Scheduler>, Status> {
     let s = sched()?;
     s.check_usable()?;
@@ -422,6 +458,8 @@ unsafe fn route(t: *mut Tasklet, func: &str) -> Result<Option<&'static Scheduler
     Ok(None)
 }
 
+/// # Safety
+/// `t` is a live tasklet handle.
 #[cold]
 unsafe fn wrong_thread(t: *mut Tasklet, func: &str) -> Status {
     fail(

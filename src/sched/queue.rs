@@ -34,6 +34,10 @@ impl RunQueue {
     pub fn len(&self) -> i32 {
         self.len.get()
     }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.head.get().is_null()
+    }
 
     /// Is `t` linked into this queue?
     ///
@@ -144,6 +148,18 @@ impl RunQueue {
             done = t == h;
             Some(cur)
         })
+    }
+}
+
+impl Default for RunQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for StartedList {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -188,6 +188,9 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
 
 /// Discards a never-started tasklet from a thread other than its owner (its stack is simply
 /// unmapped: never-started stacks hold no frames).
+///
+/// # Safety
+/// `t` has no references left and never started.
 unsafe fn discard_fresh_foreign(t: *mut Tasklet) {
     if (*t).try_transition(UNSCHEDULED, State::Dead).is_err() {
         return;

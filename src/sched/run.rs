@@ -190,10 +190,14 @@ impl Scheduler {
         s
     }
 
+    /// # Safety
+    /// On this scheduler's thread (checked: main tasklet only).
     pub unsafe fn run(&self) -> Status {
         self.run_with(Limit::None, Wait::No)
     }
 
+    /// # Safety
+    /// On this scheduler's thread (checked: main tasklet only).
     pub unsafe fn run_n(&self, n: u32) -> Status {
         if n == 0 {
             return OK;
@@ -201,6 +205,8 @@ impl Scheduler {
         self.run_with(Limit::Count(n), Wait::No)
     }
 
+    /// # Safety
+    /// On this scheduler's thread (checked: main tasklet only).
     pub unsafe fn run_for(&self, budget_ns: i64) -> Status {
         if budget_ns < 0 {
             return self.run();
@@ -212,6 +218,8 @@ impl Scheduler {
         }
     }
 
+    /// # Safety
+    /// On this scheduler's thread (checked: main tasklet only).
     pub unsafe fn run_wait(&self, timeout_ns: i64) -> Status {
         let deadline = if timeout_ns < 0 {
             None
