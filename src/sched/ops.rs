@@ -229,7 +229,7 @@ impl Scheduler {
         let next = (*me).next.get();
         // Alone: returns at once — unless another thread posted work (a woken partner must get
         // its turn even while this tasklet keeps yielding).
-        if next == me && !self.run.limited() && !self.shared.has_mail() {
+        if next == me && !self.run.limited() && !self.shared.has_mail() && self.in_callback.get().is_none() {
             return OK;
         }
         if let Err(s) = self.check_not_in_callback("slp_schedule") {
@@ -395,6 +395,11 @@ impl Scheduler {
             }
             return code;
         }
+        if !pending {
+            if let Err(s) = self.check_not_in_callback(if is_kill { "kill" } else { "throw" }) {
+                return s;
+            }
+        }
         if !(*t).started() && !(*t).is_main {
             self.discard_fresh(t);
             if is_kill {
@@ -412,9 +417,6 @@ impl Scheduler {
             return s;
         }
         if !pending {
-            if let Err(s) = self.check_not_in_callback(if is_kill { "kill" } else { "throw" }) {
-                return s;
-            }
             if let Err(s) = self.check_trap() {
                 return s;
             }

@@ -132,15 +132,15 @@ impl Scheduler {
     /// Owner thread, from the main tasklet's own code (checked).
     unsafe fn run_with(&self, limit: Limit, wait: Wait) -> Status {
         let main = self.main;
+        if let Err(s) = self.check_not_in_callback("slp_run") {
+            return s;
+        }
         if self.running() != main || self.run.active() {
             return fail(
                 E_STATE,
                 "slp_run may only be called by the thread's main tasklet, outside a run \
                  (libslp schedules flat)",
             );
-        }
-        if let Err(s) = self.check_not_in_callback("slp_run") {
-            return s;
         }
         if self.shared.has_mail() {
             self.drain_inbox();
