@@ -34,6 +34,9 @@ pub(crate) use boundary::{ffi_boundary, ffi_status};
 /// Never NULL; the string is never freed. Any thread.
 #[no_mangle]
 pub extern "C" fn slp_status_str(s: slp_status) -> *const c_char {
+    // The two exports outside the boundary, on purpose: they cannot panic (a static table, a
+    // thread-local read through try_with) and must never return NULL, which is what the
+    // boundary would answer after a panic.
     status::status_str(s).as_ptr() as *const c_char
 }
 
