@@ -2,8 +2,7 @@
 //! Stackless's flags, one explicit state, and reference counting.
 //!
 //! # State
-//! A tasklet is in exactly one [`State`], kept in one atomic word together with a "has run"
-//! bit. The flag queries of the C API (`alive`, `blocked`, `scheduled`, `paused`) derive from
+//! A tasklet is in exactly one [`State`], kept in one atomic byte. The flag queries of the C API (`alive`, `blocked`, `scheduled`, `paused`) derive from
 //! it, and every change goes through [`Tasklet::transition`] (owner thread) or
 //! [`Tasklet::try_transition`] (any thread), which check the state they leave in debug builds.
 //!
@@ -81,7 +80,7 @@ impl State {
         1 << self as u8
     }
     fn from_u8(v: u8) -> State {
-        match v & STATE_MASK {
+        match v {
             0 => State::Fresh,
             1 => State::Runnable,
             2 => State::Running,
@@ -132,9 +131,6 @@ pub const ALIVE: States = States::of(&[
     State::Paused,
 ]);
 
-const STATE_MASK: u8 = 0x7;
-/// The tasklet has been switched into at least once.
-const STARTED: u8 = 0x8;
 
 /// A tasklet (`slp_tasklet`): a function running on its own stack, owned by the thread that
 /// created it (Stackless `tasklet`). Opaque; reference counted (slp_tasklet_retain /
@@ -149,8 +145,11 @@ pub struct Tasklet {
     /// this tasklet, so the tasklet outlives that use). Written only in the transient Binding
     /// window, which bind_thread owns exclusively.
     retired_owners: UnsafeCell<Vec<Arc<Shared>>>,
-    /// `State` in the low bits, `STARTED` above.
+    /// The `State` (or the transient `BINDING`).
     state: AtomicU8,
+    /// Has been switched into at least once (owner only; other threads tell a never-started
+    /// tasklet by its Fresh state).
+    started: Cell<bool>,
     // Run-queue links (circular, intrusive; owner only). Null when not linked.
     pub(crate) next: Cell<*mut Tasklet>,
     pub(crate) prev: Cell<*mut Tasklet>,
@@ -217,14 +216,14 @@ impl Tasklet {
         if p.is_null() {
             return None;
         }
-        let started = if is_main { STARTED } else { 0 };
         // SAFETY: `p` is a fresh allocation of the right layout; `write` initialises it whole.
         unsafe {
             p.write(Tasklet {
                 refs: AtomicUsize::new(refs),
                 owner: AtomicPtr::new(Arc::into_raw(owner) as *mut Shared),
                 retired_owners: UnsafeCell::new(Vec::new()),
-                state: AtomicU8::new(state as u8 | started),
+                state: AtomicU8::new(state as u8),
+                started: Cell::new(is_main),
                 next: Cell::new(ptr::null_mut()),
                 prev: Cell::new(ptr::null_mut()),
                 all_next: Cell::new(ptr::null_mut()),
@@ -312,10 +311,10 @@ impl Tasklet {
         }
     }
 
-    /// Has been switched into at least once.
+    /// Has been switched into at least once (owner thread).
     #[inline]
     pub fn started(&self) -> bool {
-        self.word() & STARTED != 0
+        self.started.get()
     }
 
     /// Owner-thread transition: moves from one of `from` to `to`. A transition out of Fresh
@@ -332,8 +331,8 @@ impl Tasklet {
             from,
             to
         );
-        let _ = from;
-        self.state.store((w & STARTED) | to as u8, Ordering::Release);
+        let _ = (from, w);
+        self.state.store(to as u8, Ordering::Release);
     }
 
     /// Compare-and-swap transition, safe against other threads: moves to `to` if the state
@@ -347,7 +346,7 @@ impl Tasklet {
             }
             match self.state.compare_exchange_weak(
                 w,
-                (w & STARTED) | to as u8,
+                to as u8,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -357,10 +356,10 @@ impl Tasklet {
         }
     }
 
-    /// First switch into the tasklet: Runnable → Running, and it counts as started.
+    /// First switch into the tasklet: it counts as started from now on.
     #[inline]
     pub(crate) fn mark_started(&self) {
-        self.state.fetch_or(STARTED, Ordering::Release);
+        self.started.set(true);
     }
 
     /// Is it in one of `set`?

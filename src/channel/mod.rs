@@ -32,6 +32,15 @@ static FREE_LOCK: RwLock<()> = RwLock::new(());
 
 const BLOCKED: States = States::of(&[State::Blocked]);
 
+/// How a completed transfer goes on: is the partner on the caller's thread, does it run
+/// first (the preference), or does the caller schedule (schedule_all)?
+#[derive(Copy, Clone)]
+pub struct Pairing {
+    pub local: bool,
+    pub first: bool,
+    pub all: bool,
+}
+
 /// What travels over a channel: a value or a user exception.
 #[derive(Copy, Clone)]
 pub enum Item {
@@ -204,9 +213,9 @@ unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending:
 }
 
 /// Adds a waiter (all waiters go the same direction); SLP_E_NOMEM when the queue cannot grow.
-#[inline]
+#[inline(always)]
 fn push_waiter(st: &mut ChanState, w: Waiter, senders: bool) -> Result<(), Status> {
-    if st.waiters.try_reserve(1).is_err() {
+    if st.waiters.len() == st.waiters.capacity() && st.waiters.try_reserve(1).is_err() {
         return Err(fail(E_NOMEM, "out of memory queueing a channel waiter"));
     }
     if st.waiters.is_empty() {
@@ -264,10 +273,11 @@ pub unsafe fn remove_waiter(t: *mut Tasklet) {
 /// # Safety
 /// `t` is a waiter just taken off a channel whose lock the caller holds; `s` is the calling thread's scheduler.
 #[inline(always)]
-unsafe fn unblock_paired(s: &Scheduler, t: *mut Tasklet) {
-    let ok = (*t).try_transition(BLOCKED, State::Runnable);
-    debug_assert!(ok.is_ok(), "libslp internal error: a channel waiter was not Blocked");
-    if !s.owns(&*t) {
+unsafe fn unblock_paired(local: bool, t: *mut Tasklet) {
+    // A plain transition, no compare-and-swap: a Blocked tasklet's state changes only under
+    // the lock of the channel it waits on, which the caller holds.
+    (*t).transition(BLOCKED, State::Runnable);
+    if !local {
         tasklet::retain(t);
     }
 }
@@ -288,7 +298,7 @@ fn partner_first(preference: i32, send: bool) -> bool {
 /// # Safety
 /// `r` is a receiving waiter just taken off the channel whose lock the caller holds.
 #[inline]
-unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
+unsafe fn give_to_receiver(local: bool, r: *mut Tasklet, item: Item) {
     match item {
         Item::Value(v) => {
             (*r).xfer.store(v, Ordering::Relaxed);
@@ -300,7 +310,7 @@ unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
         }
     }
     (*r).blocked_on.store(ptr::null_mut(), Ordering::Release);
-    unblock_paired(s, r);
+    unblock_paired(local, r);
 }
 
 /// Tells a waiting sender its value was taken (channel lock held).
@@ -308,23 +318,23 @@ unsafe fn give_to_receiver(s: &Scheduler, r: *mut Tasklet, item: Item) {
 /// # Safety
 /// `w` is a sending waiter just taken off the channel whose lock the caller holds.
 #[inline]
-unsafe fn release_sender(s: &Scheduler, w: *mut Tasklet) {
+unsafe fn release_sender(local: bool, w: *mut Tasklet) {
     (*w).xfer_status.store(OK, Ordering::Relaxed);
     (*w).blocked_on.store(ptr::null_mut(), Ordering::Release);
-    unblock_paired(s, w);
+    unblock_paired(local, w);
 }
 
-/// Who runs next after pairing with waiter `t`: (partner first, schedule_all). Only a
-/// partner on the caller's own thread switches locally (SPEC §5.2).
+/// Who runs next after pairing with waiter `t`. Only a partner on the caller's own thread
+/// switches locally; one on another thread goes back to its owner and the caller continues.
 ///
 /// # Safety
 /// `t` is a waiter of the channel whose lock the caller holds (so it is live).
-#[inline]
-unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> (bool, bool) {
+#[inline(always)]
+unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> Pairing {
     if s.owns(&*t) {
-        (partner_first(st.preference, send), st.schedule_all)
+        Pairing { local: true, first: partner_first(st.preference, send), all: st.schedule_all }
     } else {
-        (false, false)
+        Pairing { local: false, first: false, all: false }
     }
 }
 
@@ -346,17 +356,17 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
     let mut st = (*ch).st.lock();
     if !st.waiters.is_empty() && !st.senders {
         let r = st.waiters.front().unwrap().t;
-        let (first, all) = order(s, &st, r, true);
-        if let Err(e) = s.would_switch(first, all) {
+        let p = order(s, &st, r, true);
+        if let Err(e) = s.would_switch(p.first, p.all) {
             return e;
         }
         let (_, free_it) = pop_waiter(&mut st);
-        give_to_receiver(s, r, item);
+        give_to_receiver(p.local, r, item);
         drop(st);
         if free_it {
             free(ch);
         }
-        s.wake_partner(r, first, all);
+        s.wake_partner(r, p);
         return OK;
     }
     if !st.closing && (st.buf.len() as u64) < st.capacity as u64 {
@@ -411,42 +421,42 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
         let mut partner = None;
         if !st.waiters.is_empty() && st.senders {
             let w = st.waiters.front().unwrap().t;
-            let (first, all) = order(s, &st, w, false);
-            if let Err(e) = s.would_switch(first, all) {
+            let p = order(s, &st, w, false);
+            if let Err(e) = s.would_switch(p.first, p.all) {
                 return e;
             }
-            partner = Some((first, all));
+            partner = Some(p);
         }
         st.buf.pop_front();
         item = front;
-        if let Some((first, all)) = partner {
+        if let Some(p) = partner {
             let (w, free_it) = pop_waiter(&mut st);
             let w = w.unwrap();
             st.buf.push_back(w.item);
-            release_sender(s, w.t);
+            release_sender(p.local, w.t);
             drop(st);
             if free_it {
                 free(ch);
             }
-            s.wake_partner(w.t, first, all);
+            s.wake_partner(w.t, p);
         } else {
             drop(st);
         }
     } else if !st.waiters.is_empty() && st.senders {
         let w = st.waiters.front().unwrap().t;
-        let (first, all) = order(s, &st, w, false);
-        if let Err(e) = s.would_switch(first, all) {
+        let p = order(s, &st, w, false);
+        if let Err(e) = s.would_switch(p.first, p.all) {
             return e;
         }
         let (w, free_it) = pop_waiter(&mut st);
         let w = w.unwrap();
-        release_sender(s, w.t);
+        release_sender(p.local, w.t);
         item = w.item;
         drop(st);
         if free_it {
             free(ch);
         }
-        s.wake_partner(w.t, first, all);
+        s.wake_partner(w.t, p);
     } else {
         if (*me).block_trap.load(Ordering::Relaxed) {
             return fail(E_WOULD_BLOCK, "receive would block and block_trap is set");
@@ -577,7 +587,7 @@ pub unsafe fn shutdown(ch: *const Channel) -> Status {
         for w in &woken {
             (*w.t).xfer_status.store(E_CLOSED, Ordering::Relaxed);
             (*w.t).blocked_on.store(ptr::null_mut(), Ordering::Release);
-            unblock_paired(s, w.t);
+            unblock_paired(s.owns(&*w.t), w.t);
         }
         (woken, st.orphaned)
     };

@@ -66,7 +66,7 @@ pub fn run<R: PanicDefault>(name: &'static str, body: impl FnOnce() -> R) -> R {
 #[inline(never)]
 fn caught<R: PanicDefault>(name: &'static str) -> R {
     if let Some(s) = crate::sched::sched_opt() {
-        s.poisoned.set(true);
+        s.poison();
     }
     fail(
         E_PANIC,

@@ -202,8 +202,7 @@ pub unsafe extern "C" fn slp_tasklet_debug_context(
         }
         let ctx = (*t).debug_context();
         if (*t).is_main
-            || !(*t).started()
-            || (*t).state() == State::Dead
+            || matches!((*t).state(), State::Fresh | State::Dead)
             || super::tasklet::slp_tasklet_is_current(t)
             || ctx[0] == 0
         {

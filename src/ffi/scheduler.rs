@@ -60,7 +60,8 @@ pub extern "C" fn slp_thread_id() -> i64 {
 /// SLP_E_SWITCH_TRAP.
 #[no_mangle]
 pub extern "C" fn slp_schedule() -> slp_status {
-    ffi_status!("slp_schedule", { Ok(unsafe { usable()?.schedule() }) })
+    // schedule() tests the poisoned state itself, with its other refusals, in one load.
+    ffi_status!("slp_schedule", { Ok(unsafe { sched()?.schedule() }) })
 }
 
 /// Like slp_schedule, but the caller leaves the run queue (paused) until someone inserts it

@@ -340,7 +340,7 @@ pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64
 /// right after a remote insert or kill sees their effect.
 unsafe fn sync_owner(t: *const Tasklet) {
     if let Some(s) = sched::sched_opt() {
-        if s.owns(&*t) && !s.poisoned.get() {
+        if s.owns(&*t) && !s.poisoned() {
             s.sync();
         }
     }

@@ -40,6 +40,7 @@ impl Drop for Scope {
     fn drop(&mut self) {
         if let Some(s) = self.sched {
             s.in_callback.set(self.prev);
+            s.set_refusal(super::REFUSE_CALLBACK, self.prev.is_some());
         }
     }
 }
@@ -55,6 +56,7 @@ pub fn enter(kind: Callback) -> Scope {
 
 fn enter_static(s: &'static Scheduler, kind: Callback) -> Scope {
     let prev = s.in_callback.replace(Some(kind));
+    s.set_refusal(super::REFUSE_CALLBACK, true);
     Scope { sched: Some(s), prev }
 }
 
@@ -70,6 +72,9 @@ impl Scheduler {
     /// Refuses `what` (a call that would switch, block, run or tear down) inside a callback.
     #[inline]
     pub fn check_not_in_callback(&self, what: &str) -> Result<(), Status> {
+        if self.refusals() & super::REFUSE_CALLBACK == 0 {
+            return Ok(());
+        }
         match self.in_callback.get() {
             None => Ok(()),
             Some(kind) => Err(refuse(what, kind)),

@@ -48,8 +48,8 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
     }
     s.tearing_down.set(true);
     s.switch_trap(-s.switch_trap(0));
-    let stubborn = if s.poisoned.get() { Vec::new() } else { kill_all(s) };
-    let stubborn = if s.poisoned.get() { collect_started(s) } else { stubborn };
+    let stubborn = if s.poisoned() { Vec::new() } else { kill_all(s) };
+    let stubborn = if s.poisoned() { collect_started(s) } else { stubborn };
     for &t in &stubborn {
         channel::remove_waiter(t);
         if s.queue.contains(t) {
@@ -65,7 +65,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
             if thread_exit { "exits" } else { "shuts its scheduler down" },
             stubborn.len(),
             EXIT_KILL_ROUNDS,
-            if s.poisoned.get() { " (the scheduler was poisoned by an internal error)" } else { "" }
+            if s.poisoned() { " (the scheduler was poisoned by an internal error)" } else { "" }
         );
     }
     s.clear_callback_prev();

@@ -81,9 +81,8 @@ pub struct Scheduler {
     switch_trap: Cell<i32>,
     /// The libslp callback running on this thread, if any (re-entry guard, `callback.rs`).
     pub(crate) in_callback: Cell<Option<callback::Callback>>,
-    /// A panic was caught in a call on this thread: the scheduler may be inconsistent, so
-    /// every later call that needs it is refused with SLP_E_PANIC.
-    pub(crate) poisoned: Cell<bool>,
+    /// Why calls may be refused (`REFUSE_*` bits): one byte the hot paths test at once.
+    refusals: Cell<u8>,
     /// Thread exit or slp_scheduler_shutdown is in progress: tasklets created now are
     /// discarded instead of run.
     pub(crate) tearing_down: Cell<bool>,
@@ -106,6 +105,11 @@ pub struct Scheduler {
     /// host has its own).
     _alt_stack: Option<crate::overflow::AltStack>,
 }
+
+/// `refusals` bits: poisoned by a caught panic, inside a libslp callback, switch_trap > 0.
+pub(crate) const REFUSE_POISONED: u8 = 1;
+pub(crate) const REFUSE_CALLBACK: u8 = 2;
+pub(crate) const REFUSE_TRAP: u8 = 4;
 
 static NEXT_THREAD_ID: AtomicI64 = AtomicI64::new(1);
 
@@ -200,7 +204,7 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
         deferred_error: Cell::new(0),
         switch_trap: Cell::new(0),
         in_callback: Cell::new(None),
-        poisoned: Cell::new(false),
+        refusals: Cell::new(0),
         tearing_down: Cell::new(false),
         registered: Cell::new(false),
         pool: RefCell::new(StackPool::default()),
@@ -247,10 +251,31 @@ impl Scheduler {
         t.owned_by(&self.shared)
     }
 
+    /// A panic was caught in a call on this thread: the scheduler may be inconsistent, so
+    /// every later call that needs it is refused with SLP_E_PANIC.
+    pub(crate) fn poison(&self) {
+        self.set_refusal(REFUSE_POISONED, true);
+    }
+
+    #[inline]
+    pub(crate) fn poisoned(&self) -> bool {
+        self.refusals.get() & REFUSE_POISONED != 0
+    }
+
+    #[inline]
+    pub(crate) fn refusals(&self) -> u8 {
+        self.refusals.get()
+    }
+
+    pub(crate) fn set_refusal(&self, bit: u8, on: bool) {
+        let r = self.refusals.get();
+        self.refusals.set(if on { r | bit } else { r & !bit });
+    }
+
     /// Refuses a call made while the scheduler is poisoned by a caught panic.
     #[inline]
     pub fn check_usable(&self) -> Result<(), Status> {
-        if self.poisoned.get() {
+        if self.poisoned() {
             return Err(fail(
                 E_PANIC,
                 "an internal error (panic) was caught earlier on this thread; its libslp \
@@ -261,7 +286,7 @@ impl Scheduler {
     }
 
     fn check_trap(&self) -> Result<(), Status> {
-        if self.switch_trap.get() > 0 {
+        if self.refusals.get() & REFUSE_TRAP != 0 {
             Err(fail(E_SWITCH_TRAP, "switch_trap is set on this thread: no switch allowed"))
         } else {
             Ok(())
@@ -270,7 +295,9 @@ impl Scheduler {
 
     pub fn switch_trap(&self, delta: i32) -> i32 {
         let old = self.switch_trap.get();
-        self.switch_trap.set(old.saturating_add(delta));
+        let new = old.saturating_add(delta);
+        self.switch_trap.set(new);
+        self.set_refusal(REFUSE_TRAP, new > 0);
         old
     }
 

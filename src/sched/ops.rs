@@ -225,18 +225,22 @@ impl Scheduler {
     /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop), outside the dispatch loop's own bookkeeping.
     #[inline(always)]
     pub unsafe fn schedule(&self) -> Status {
+        // One test covers a poisoned scheduler, a callback in progress and switch_trap.
+        let refusals = self.refusals();
+        if refusals & (super::REFUSE_POISONED | super::REFUSE_CALLBACK) != 0 {
+            if let Err(s) = self.check_usable().and_then(|_| self.check_not_in_callback("slp_schedule")) {
+                return s;
+            }
+        }
         let me = self.running();
         let next = (*me).next.get();
         // Alone: returns at once — unless another thread posted work (a woken partner must get
         // its turn even while this tasklet keeps yielding).
-        if next == me && !self.run.limited() && !self.shared.has_mail() && self.in_callback.get().is_none() {
+        if next == me && !self.run.limited() && !self.shared.has_mail() {
             return OK;
         }
-        if let Err(s) = self.check_not_in_callback("slp_schedule") {
-            return s;
-        }
-        if let Err(s) = self.check_trap() {
-            return s;
+        if refusals & super::REFUSE_TRAP != 0 {
+            return self.check_trap().err().unwrap_or(OK);
         }
         self.queue.set_head(next);
         (*me).transition(States::of(&[State::Running]), State::Runnable);
@@ -280,8 +284,10 @@ impl Scheduler {
         if p != OK {
             return Err((*me).take_pending());
         }
-        self.check_not_in_callback("a blocking channel operation")?;
-        self.check_trap()?;
+        if self.refusals() & (super::REFUSE_CALLBACK | super::REFUSE_TRAP) != 0 {
+            self.check_not_in_callback("a blocking channel operation")?;
+            self.check_trap()?;
+        }
         let alone = (*me).next.get() == me;
         if alone && !self.run.active() && !self.shared.has_mail() {
             // Nothing else on this thread can run and no main waits in slp_run to take control
@@ -331,18 +337,18 @@ impl Scheduler {
     /// # Safety
     /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop); `partner` was just taken off a channel and made Runnable (with a message reference when it lives on another thread).
     #[inline(always)]
-    pub unsafe fn wake_partner(&self, partner: *mut Tasklet, partner_first: bool, schedule_all: bool) {
-        if !self.owns(&*partner) {
+    pub unsafe fn wake_partner(&self, partner: *mut Tasklet, p: crate::channel::Pairing) {
+        if !p.local {
             remote::wake_remote(partner);
             return;
         }
         let me = self.running();
-        if schedule_all {
+        if p.all {
             self.queue.append(partner);
             self.queue.set_head((*me).next.get());
             (*me).transition(States::of(&[State::Running]), State::Runnable);
             self.switch_away_keep_pending();
-        } else if partner_first {
+        } else if p.first {
             self.queue.insert_next(partner);
             self.queue.set_head(partner);
             (*me).transition(States::of(&[State::Running]), State::Runnable);
@@ -365,8 +371,11 @@ impl Scheduler {
     }
 
     /// Would this channel operation switch now (so switch_trap and callbacks must refuse it)?
+    #[inline(always)]
     pub fn would_switch(&self, partner_first: bool, schedule_all: bool) -> Result<(), Status> {
-        if partner_first || schedule_all {
+        if (partner_first || schedule_all)
+            && self.refusals() & (super::REFUSE_CALLBACK | super::REFUSE_TRAP) != 0
+        {
             self.check_not_in_callback("a channel operation that switches to its partner")?;
             self.check_trap()
         } else {

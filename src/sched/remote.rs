@@ -148,7 +148,8 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
     let owner_alive = (*t).owner().alive.load(Ordering::Acquire);
     match (*t).state() {
         State::Dead => tasklet::free(t),
-        _ if !(*t).started() => {
+        // No reference is left, so it is not scheduled: Fresh means it never ran.
+        State::Fresh => {
             // Paused and never started: discard it without running.
             match sched_opt() {
                 Some(s) if s.owns(&*t) => {
