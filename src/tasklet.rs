@@ -19,6 +19,9 @@
 //!   every alive state ──── end / discard / thread exit ──> Dead  │  any thread) → Runnable
 //! ```
 //!
+//! Running is never stored: the tasklet its thread runs right now stays Runnable in memory
+//! and `state()` reports it as Running, so a switch writes no state.
+//!
 //! Who writes: the owner thread makes every transition except two, which other threads make
 //! too: Fresh/Paused → Runnable by a remote insert (a compare-and-swap, so it races safely with
 //! the owner's own CAS out of Fresh/Paused), and Blocked → Runnable by a channel partner, a
@@ -65,6 +68,8 @@ pub enum State {
     /// In its owner's run queue, or on its way there in a message.
     Runnable = 1,
     /// Running on its thread (for a main tasklet: its own code runs, outside any run call).
+    /// Never stored: `state()` reports a Runnable tasklet that its thread runs right now as
+    /// Running, so a switch costs no state write.
     Running = 2,
     /// Waiting on a channel.
     Blocked = 3,
@@ -303,6 +308,17 @@ impl Tasklet {
     /// The current state (exact on the owner thread; a snapshot elsewhere).
     #[inline]
     pub fn state(&self) -> State {
+        match self.stored() {
+            State::Runnable if ptr::eq(self.owner().running.load(Ordering::Relaxed), self) => {
+                State::Running
+            }
+            s => s,
+        }
+    }
+
+    /// The stored state: Running shows as Runnable (see `State::Running`).
+    #[inline]
+    pub(crate) fn stored(&self) -> State {
         let w = self.word();
         if w == BINDING {
             State::Fresh

@@ -31,6 +31,7 @@ use crate::tasklet::{self, State, States, Tasklet};
 static FREE_LOCK: RwLock<()> = RwLock::new(());
 
 const BLOCKED: States = States::of(&[State::Blocked]);
+const RUNNABLE: States = States::of(&[State::Runnable]);
 
 /// How a completed transfer goes on: is the partner on the caller's thread, does it run
 /// first (the preference), or does the caller schedule (schedule_all)?
@@ -391,7 +392,7 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
         return e;
     }
     (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
-    (*me).transition(States::of(&[State::Running]), State::Blocked);
+    (*me).transition(RUNNABLE, State::Blocked);
     drop(st);
     match s.park() {
         Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while sending"),
@@ -471,7 +472,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
             return e;
         }
         (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
-        (*me).transition(States::of(&[State::Running]), State::Blocked);
+        (*me).transition(RUNNABLE, State::Blocked);
         drop(st);
         return match s.park() {
             Ok(OK) => {

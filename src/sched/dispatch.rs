@@ -119,7 +119,6 @@ impl Scheduler {
         let main = self.main;
         let next = self.queue.head();
         if next == main {
-            (*main).transition(States::of(&[State::Runnable, State::Running]), State::Running);
             return Decision::Return((*main).take_pending());
         }
         if self.run.active() {
@@ -179,7 +178,7 @@ impl Scheduler {
             )
         };
         self.unblock(main);
-        (*main).transition(States::of(&[State::Blocked, State::Paused, State::Runnable]), State::Running);
+        (*main).transition(States::of(&[State::Blocked, State::Paused, State::Runnable]), State::Runnable);
         self.queue.append(main);
         code
     }
@@ -194,7 +193,7 @@ impl Scheduler {
             self.fire_schedule_callback(f, ud, t);
             // The callback may have removed `t` or killed it before it started: then it does
             // not run, and the scheduler decides again.
-            if self.queue.head() != t || (*t).state() != State::Runnable {
+            if self.queue.head() != t || (*t).stored() != State::Runnable {
                 return;
             }
         }
@@ -209,7 +208,6 @@ impl Scheduler {
             (*t).mark_started();
             self.started.push(t);
         }
-        (*t).transition(States::of(&[State::Runnable]), State::Running);
         #[cfg(test)]
         super::tests::maybe_panic_in_dispatch();
         self.set_running(t);
@@ -245,7 +243,7 @@ impl Scheduler {
             self.queue.unlink(t);
         }
         self.started.remove(t);
-        (*t).transition(States::of(&[State::Running, State::Runnable]), State::Dead);
+        (*t).transition(States::of(&[State::Runnable]), State::Dead);
         self.died.set(self.died.get() + 1);
         (*t).result.set(rc);
         (*t).atomic.store(false, std::sync::atomic::Ordering::Relaxed);

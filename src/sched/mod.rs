@@ -190,7 +190,7 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
     let id = thread_id();
     let shared = Shared::join(id);
     let name = CString::new("main").ok();
-    let Some(main) = Tasklet::new_raw(shared.clone(), true, ptr::null_mut(), None, name, 0, 1, State::Running)
+    let Some(main) = Tasklet::new_raw(shared.clone(), true, ptr::null_mut(), None, name, 0, 1, State::Runnable)
     else {
         shared.leave();
         return Err(fail(E_NOMEM, "out of memory creating this thread's scheduler"));

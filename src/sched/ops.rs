@@ -28,7 +28,7 @@ impl Scheduler {
         if (*t).try_transition(UNSCHEDULED, State::Runnable).is_ok() && !(*t).is_main {
             tasklet::retain(t);
         }
-        debug_assert_eq!((*t).state(), State::Runnable, "{}", (*t).describe());
+        debug_assert_eq!((*t).stored(), State::Runnable, "{}", (*t).describe());
         self.queue.append(t);
     }
 
@@ -43,7 +43,7 @@ impl Scheduler {
             self.queue.unlink(t);
         }
         let to = if (*t).started() { State::Paused } else { State::Fresh };
-        (*t).transition(States::of(&[State::Runnable, State::Running]), to);
+        (*t).transition(States::of(&[State::Runnable]), to);
         if !(*t).is_main {
             tasklet::release(t);
         }
@@ -213,7 +213,6 @@ impl Scheduler {
             // tasklet is killed, pending, as in schedule_remove).
             self.pause(me);
         } else {
-            (*me).transition(States::of(&[State::Running]), State::Runnable);
         }
         self.switch_away()
     }
@@ -243,7 +242,6 @@ impl Scheduler {
             return self.check_trap().err().unwrap_or(OK);
         }
         self.queue.set_head(next);
-        (*me).transition(States::of(&[State::Running]), State::Runnable);
         self.switch_away()
     }
 
@@ -346,12 +344,10 @@ impl Scheduler {
         if p.all {
             self.queue.append(partner);
             self.queue.set_head((*me).next.get());
-            (*me).transition(States::of(&[State::Running]), State::Runnable);
             self.switch_away_keep_pending();
         } else if p.first {
             self.queue.insert_next(partner);
             self.queue.set_head(partner);
-            (*me).transition(States::of(&[State::Running]), State::Runnable);
             self.switch_away_keep_pending();
         } else {
             self.queue.append(partner);
@@ -445,7 +441,6 @@ impl Scheduler {
             return OK;
         }
         self.queue.set_head(t);
-        (*me).transition(States::of(&[State::Running]), State::Runnable);
         self.switch_away()
     }
 }

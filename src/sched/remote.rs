@@ -32,7 +32,7 @@ impl Scheduler {
                         // A remote insert of main while it is inside slp_run: main stays out of
                         // the queue (as a local insert refuses it).
                         let _ = (*t).try_transition(States::of(&[State::Runnable]), State::Paused);
-                    } else if (*t).state() == State::Runnable && !self.queue.contains(t) {
+                    } else if (*t).stored() == State::Runnable && !self.queue.contains(t) {
                         self.queue.append(t);
                     }
                 }
@@ -146,7 +146,7 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
         return;
     }
     let owner_alive = (*t).owner().alive.load(Ordering::Acquire);
-    match (*t).state() {
+    match (*t).stored() {
         State::Dead => tasklet::free(t),
         // No reference is left, so it is not scheduled: Fresh means it never ran.
         State::Fresh => {

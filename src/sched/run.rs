@@ -163,7 +163,7 @@ impl Scheduler {
             }
         }
         self.queue.unlink(main);
-        (*main).transition(States::of(&[State::Running]), State::Paused);
+        (*main).transition(States::of(&[State::Runnable]), State::Paused);
         let r = &self.run;
         r.active.set(true);
         r.limit.set(limit);
@@ -182,7 +182,7 @@ impl Scheduler {
         } else {
             self.queue.set_head(main);
         }
-        (*main).transition(States::of(&[State::Paused, State::Runnable, State::Running]), State::Running);
+        (*main).transition(States::of(&[State::Paused, State::Runnable]), State::Runnable);
         let e = r.error.replace(OK);
         if e != OK {
             return e;
