@@ -22,7 +22,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use crate::sched::callback::{self, Callback};
-use crate::sched::{sched, Scheduler};
+use crate::sched::{usable, Scheduler};
 use crate::status::*;
 use crate::tasklet::{self, State, States, Tasklet};
 
@@ -340,18 +340,15 @@ unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> P
 }
 
 /// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
-#[inline(always)]
 ///
 /// # Safety
 /// `ch` is a live channel the caller holds a reference to.
+#[inline(always)]
 pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
-    let s = match sched() {
+    let s = match usable() {
         Ok(s) => s,
         Err(e) => return e,
     };
-    if let Err(e) = s.check_usable() {
-        return e;
-    }
     let me = s.running();
     announce(s, ch, me, true);
     let mut st = (*ch).st.lock();
@@ -401,18 +398,15 @@ pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
 }
 
 /// Receives into `*out`; blocks when nothing is buffered and no sender waits.
-#[inline(always)]
 ///
 /// # Safety
 /// `ch` is a live channel the caller holds a reference to.
+#[inline(always)]
 pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
-    let s = match sched() {
+    let s = match usable() {
         Ok(s) => s,
         Err(e) => return e,
     };
-    if let Err(e) = s.check_usable() {
-        return e;
-    }
     let me = s.running();
     announce(s, ch, me, false);
     let mut st = (*ch).st.lock();
@@ -573,13 +567,10 @@ pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
 /// # Safety
 /// `ch` is a live channel the caller holds a reference to.
 pub unsafe fn shutdown(ch: *const Channel) -> Status {
-    let s = match sched() {
+    let s = match usable() {
         Ok(s) => s,
         Err(e) => return e,
     };
-    if let Err(e) = s.check_usable() {
-        return e;
-    }
     let (woken, orphaned) = {
         let mut st = (*ch).st.lock();
         st.closing = true;

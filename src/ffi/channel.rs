@@ -68,7 +68,7 @@ pub unsafe extern "C" fn slp_channel_new_ex(
     ffi_status!("slp_channel_new_ex", {
         nonnull(out, "slp_channel_new_ex", "out")?;
         // A thread that makes a channel participates in deadlock detection from now on.
-        crate::sched::sched()?.check_usable()?;
+        crate::sched::usable()?;
         let (mut pref, mut cap, mut all) = (-1, 0, false);
         if !opts.is_null() {
             let o = &*opts;

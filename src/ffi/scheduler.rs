@@ -5,18 +5,11 @@ use std::ffi::{c_char, c_void};
 
 use super::{ffi_boundary, ffi_status, slp_status, SLP_OK};
 use crate::sched::exit::{self, Refused};
-use crate::sched::{self, sched, Scheduler};
-use crate::status::{fail, Status, E_INVALID, E_STATE};
+use crate::sched::{self, sched, usable};
+use crate::status::{fail, E_INVALID, E_STATE};
 use crate::tasklet::Tasklet;
 
-/// The calling thread's scheduler for a call that needs it: created on first use, refused
-/// (SLP_E_PANIC) once poisoned.
-#[inline(always)]
-fn usable() -> Result<&'static Scheduler, Status> {
-    let s = sched()?;
-    s.check_usable()?;
-    Ok(s)
-}
+
 
 /// The tasklet running on the calling thread (the main tasklet when called from the thread's
 /// own stack). Borrowed (retain it to keep it); never NULL. Creates the scheduler if needed.

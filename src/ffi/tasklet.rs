@@ -5,7 +5,7 @@ use std::ptr;
 
 use super::boundary::nonnull;
 use super::{ffi_boundary, ffi_status, slp_status};
-use crate::sched::{self, ops, sched};
+use crate::sched::{self, ops};
 use crate::stack;
 use crate::status::*;
 use crate::tasklet::{self, State, Tasklet};
@@ -147,8 +147,7 @@ pub unsafe extern "C" fn slp_tasklet_new_ex(
                 "slp_tasklet_new_ex: a PAUSED tasklet needs `out` (nothing else could insert it)",
             ));
         }
-        let s = sched()?;
-        s.check_usable()?;
+        let s = sched::usable()?;
         let t = s.tasklet_new(func, arg, arg_free, name, stack_size, paused, !out.is_null())?;
         if !out.is_null() {
             *out = t;

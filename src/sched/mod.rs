@@ -173,6 +173,15 @@ pub fn sched() -> Result<&'static Scheduler, Status> {
     create_sched()
 }
 
+/// The calling thread's scheduler for a call that needs it: created on first use, refused
+/// with SLP_E_PANIC once a caught panic poisoned it.
+#[inline]
+pub fn usable() -> Result<&'static Scheduler, Status> {
+    let s = sched()?;
+    s.check_usable()?;
+    Ok(s)
+}
+
 /// The calling thread's scheduler if it has one (for pure queries).
 #[inline]
 pub fn sched_opt() -> Option<&'static Scheduler> {

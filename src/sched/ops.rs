@@ -12,7 +12,7 @@ use std::ffi::{c_void, CString};
 use crate::status::*;
 use crate::tasklet::{self, ArgFree, Coro, State, States, Tasklet, TaskletFn, UNSCHEDULED};
 
-use super::{remote, sched, Scheduler};
+use super::{remote, Scheduler};
 
 impl Scheduler {
     /// Makes `t` Runnable and links it at the tail, taking the runtime's reference when it
@@ -453,8 +453,7 @@ impl Scheduler {
 /// # Safety
 /// `t` is a live tasklet handle (the caller holds a reference).
 unsafe fn route(t: *mut Tasklet, func: &str) -> Result<Option<&'static Scheduler>, Status> {
-    let s = sched()?;
-    s.check_usable()?;
+    let s = super::usable()?;
     if s.owns(&*t) {
         return Ok(Some(s));
     }
