@@ -65,9 +65,11 @@ impl Watchdog {
         self.stop.get()
     }
 
-    /// A switch into a tasklet: a new slice starts (unless one budget covers the call).
+    /// A switch into a tasklet: a new slice starts (unless one budget covers the call), and a
+    /// deferred interrupt is moot (its tasklet switched away).
     #[inline]
     pub(crate) fn on_switch(&self, s: &Scheduler) {
+        self.deferred.set(ptr::null_mut());
         if self.flags.get() & TOTAL == 0 {
             self.used.set(0);
             if self.flags.get() & TIME != 0 {
