@@ -1946,6 +1946,76 @@ TEST(two_threads_race_to_complete_one_selector) {
     slp_channel_release(ch[1]);
 }
 
+/* The smallest cross-thread loop: one plain thread sends values one by one on one channel,
+ * main takes each with a one-case select (and, the other way, main's one-case select sends
+ * to a plain thread receiving). The partner is always about to send/receive again, so main's
+ * select must never return SLP_E_DEADLOCK (a plain receive/send loop does not). */
+struct pp_loop {
+    slp_channel *ch;
+    long n, done_n, ready;
+    int receive;
+    long err;
+};
+
+static void *pp_loop_thread(void *arg) {
+    struct pp_loop *l = arg;
+    slp_current();
+    xt_set(&l->ready, 1);
+    for (long k = 0; k < l->n; k++) {
+        void *v = NULL;
+        slp_status st = l->receive ? slp_channel_receive(l->ch, &v) : slp_channel_send(l->ch, IPTR(k + 1));
+        if (st == SLP_OK && l->receive && v != IPTR(k + 1)) st = SLP_E_INVALID;
+        if (st != SLP_OK) {
+            xt_set(&l->err, st);
+            return NULL;
+        }
+        xt_set(&l->done_n, k + 1);
+    }
+    return NULL;
+}
+
+TEST(select_loop_with_partner_thread_never_reports_false_deadlock) {
+    watchdog(20);
+    long n = xt_slow() ? 200 : 2000;
+    for (int dir = 0; dir < 2; dir++) { /* 0: main's select receives; 1: it sends */
+        slp_channel *ch = NEW_CHANNEL();
+        struct pp_loop l;
+        memset(&l, 0, sizeof l);
+        l.ch = ch;
+        l.n = n;
+        l.receive = dir;
+        pthread_t th;
+        CHECK_EQ_INT(pthread_create(&th, NULL, pp_loop_thread, &l), 0);
+        CHECK_WAIT(xt_get(&l.ready), 2000);
+        long k = 0;
+        slp_status st = SLP_OK;
+        for (; k < n; k++) {
+            slp_select_case c[1];
+            set_case(&c[0], dir == 0 ? RECV : SEND, ch, dir == 0 ? SENTINEL : IPTR(k + 1));
+            size_t idx = NO_INDEX;
+            st = slp_select(c, 1, -1, &idx);
+            if (st != SLP_OK) break;
+            if (idx != 0 || (dir == 0 && c[0].value != IPTR(k + 1))) {
+                CHECK_MSG(0, "%s: value %ld: index %zu, value %p", dir == 0 ? "receive" : "send", k + 1, idx,
+                          c[0].value);
+                break;
+            }
+        }
+        CHECK_MSG(st == SLP_OK, "%s loop: main's select returned %d (%s) at value %ld of %ld, channel balance %d "
+                                "(the partner thread is %s): \"%s\"",
+                  dir == 0 ? "receive" : "send", (int)st, harness_status_name(st), k + 1, n,
+                  (int)slp_channel_balance(ch), dir == 0 ? "blocked sending the next value" : "blocked receiving",
+                  slp_last_error());
+        if (st != SLP_OK) slp_channel_shutdown(ch); /* release the partner */
+        pthread_join(th, NULL);
+        if (st == SLP_OK) {
+            CHECK_ST(l.err, SLP_OK);
+            CHECK_EQ_INT(l.done_n, n);
+        }
+        slp_channel_release(ch);
+    }
+}
+
 /* ============================================================================================
  * Many rounds over 3 channels: every value arrives exactly once, in order per channel
  * ========================================================================================== */
@@ -2146,11 +2216,13 @@ struct prod_thread {
     slp_channel *ch;
     long base, n, sent;
     slp_status err;
+    long ready;
 };
 
 static void *producer_thread(void *arg) {
     struct prod_thread *p = arg;
-    slp_current();
+    slp_current(); /* participates from here: main may block on it */
+    xt_set(&p->ready, 1);
     for (long k = 0; k < p->n; k++) {
         slp_status st = slp_channel_send(p->ch, IPTR(p->base + k + 1));
         if (st != SLP_OK) {
@@ -2192,15 +2264,28 @@ TEST(many_selects_over_three_channels_cross_thread) {
         c.base[i] = p[i].base;
     }
     for (int i = 0; i < NCH; i++) CHECK_EQ_INT(pthread_create(&th[i], NULL, producer_thread, &p[i]), 0);
+    for (int i = 0; i < NCH; i++) CHECK_WAIT(xt_get(&p[i].ready), 2000);
     consume_all(&c); /* main selects */
+    if (c.err != SLP_OK) {
+        long total = 0;
+        for (int i = 0; i < NCH; i++) total += c.got[i];
+        CHECK_MSG(0, "main's select failed after %ld values: %d (%s): %s", total, (int)c.err,
+                  harness_status_name(c.err), slp_last_error());
+        for (int i = 0; i < NCH; i++) slp_channel_shutdown(ch[i]); /* unblock the producers */
+    }
     for (int i = 0; i < NCH; i++) pthread_join(th[i], NULL);
-    CHECK_ST(c.err, SLP_OK);
     CHECK_EQ_INT(c.bad, 0);
-    for (int i = 0; i < NCH; i++) {
+    for (int i = 0; i < NCH && c.err == SLP_OK; i++) {
         CHECK_EQ_INT(c.got[i], p[i].n);
         CHECK_EQ_INT(p[i].sent, p[i].n);
         CHECK_ST(p[i].err, SLP_OK);
         CHECK_EQ_INT(slp_channel_balance(ch[i]), 0);
+    }
+    if (c.err != SLP_OK) { /* the channels were shut down: start the second half afresh */
+        for (int i = 0; i < NCH; i++) {
+            slp_channel_release(ch[i]);
+            ch[i] = mk_round_channel(i);
+        }
     }
 
     /* main's select sends to 3 consumer tasklets on a worker */
@@ -2218,9 +2303,14 @@ TEST(many_selects_over_three_channels_cross_thread) {
     struct worker w;
     if (!START_WORKER(&w, setup_recv_n, NULL)) return;
     send_all(&s);
-    CHECK_ST(s.err, SLP_OK);
+    if (s.err != SLP_OK) {
+        long total = 0;
+        for (int i = 0; i < NCH; i++) total += s.sent[i];
+        CHECK_MSG(0, "main's select failed after sending %ld values: %d (%s): %s", total, (int)s.err,
+                  harness_status_name(s.err), slp_last_error());
+    }
     CHECK_EQ_INT(s.bad, 0);
-    for (int i = 0; i < NCH; i++) {
+    for (int i = 0; i < NCH && s.err == SLP_OK; i++) {
         CHECK_WAIT(xt_get(&g_xr[i].got) == g_xr[i].n, 3000);
         xt_lock();
         CHECK_EQ_INT(g_xr[i].bad, 0);
