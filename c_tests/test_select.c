@@ -648,7 +648,12 @@ TEST(selector_leaves_other_channels_as_soon_as_paired) {
     CHECK_EQ_INT(slp_channel_balance(ch0), 0);
     CHECK_MSG(slp_channel_balance(ch1) == 0, "the paired selector still counts in another channel: balance %d",
               (int)slp_channel_balance(ch1));
-    CHECK(slp_channel_queue(ch1) == NULL);
+    slp_tasklet *q = slp_channel_queue(ch1);
+    CHECK_MSG(q == NULL, "slp_channel_queue(ch1) returns the paired selector (blocked: %d)", (int)slp_tasklet_blocked(q));
+    slp_tasklet_release(q);
+    CHECK_ST(slp_channel_close(ch1), SLP_OK);
+    CHECK_MSG(slp_channel_closed(ch1), "a closing channel nobody waits on is not closed");
+    CHECK_ST(slp_channel_open(ch1), SLP_OK);
     CHECK_ST(trap_send(ch1, IPTR(2)), SLP_E_WOULD_BLOCK); /* no second pairing */
     CHECK_ST(slp_run(), SLP_OK);
     CHECK_ST(x.st, SLP_OK);
