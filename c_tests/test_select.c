@@ -1863,9 +1863,9 @@ static void *racer_thread(void *arg) {
             sched_yield();
         }
         xt_add(r->arrivals, 1);
+        /* a pure spin (no yield) so that both leave together and really race */
         while (xt_get(r->arrivals) < 2 * (k + 1)) {
             if (now_ns() > dl || xt_get(r->round) > r->rounds) return NULL;
-            sched_yield();
         }
         slp_status st = slp_channel_send(r->ch[r->which], IPTR(1 + 2 * k + r->which));
         xt_lock();
@@ -1949,6 +1949,107 @@ TEST(two_threads_race_to_complete_one_selector) {
     printf("    %ld rounds: case 0 won %ld, case 1 won %ld\n", rounds, wins[0], wins[1]);
     slp_channel_release(ch[0]);
     slp_channel_release(ch[1]);
+}
+
+/* A select's timeout racing a partner on another thread: main selects with a 1 ms timeout
+ * while the partner sends at about that moment. Either the select got the value (SLP_OK) or
+ * it timed out and the value is still with its sender (a plain receive gets it): never lost,
+ * never twice. Many rounds. */
+struct to_racer {
+    slp_channel *ch;
+    long rounds;
+    long round;  /* announced by main */
+    long sent;   /* rounds whose send returned */
+    long errors;
+    long ready;
+};
+
+static void *to_racer_thread(void *arg) {
+    struct to_racer *r = arg;
+    slp_current();
+    xt_set(&r->ready, 1);
+    unsigned seed = 12345;
+    for (long k = 0; k < r->rounds; k++) {
+        int64_t dl = now_ns() + MS(xt_ms(3000));
+        while (xt_get(&r->round) != k) {
+            if (now_ns() > dl || xt_get(&r->round) > r->rounds) return NULL;
+        }
+        seed = seed * 1103515245u + 12345u;
+        int64_t until = now_ns() + (int64_t)((seed >> 8) % 2000) * 1000; /* 0..2 ms */
+        while (now_ns() < until) {
+        }
+        slp_status st = slp_channel_send(r->ch, IPTR(k + 1));
+        xt_lock();
+        if (st != SLP_OK) r->errors++;
+        r->sent = k + 1;
+        xt_unlock();
+    }
+    return NULL;
+}
+
+TEST(select_timeout_racing_partner_never_loses_a_value) {
+    watchdog(30);
+    long rounds = xt_slow() ? 30 : 300;
+    slp_channel *ch = NEW_CHANNEL();
+    static struct to_racer r;
+    memset(&r, 0, sizeof r);
+    r.ch = ch;
+    r.rounds = rounds;
+    r.round = -1;
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, to_racer_thread, &r), 0);
+    CHECK_WAIT(xt_get(&r.ready), 2000);
+    long got_in_select = 0, timed_out = 0, bad = 0;
+    for (long k = 0; k < rounds && !bad; k++) {
+        xt_set(&r.round, k);
+        slp_select_case c[1];
+        set_case(&c[0], RECV, ch, SENTINEL);
+        size_t idx = NO_INDEX;
+        slp_status st = slp_select(c, 1, MS(1), &idx);
+        if (st == SLP_OK) {
+            got_in_select++;
+            if (idx != 0 || c[0].value != IPTR(k + 1)) {
+                CHECK_MSG(0, "round %ld: index %zu, value %p", k, idx, c[0].value);
+                bad++;
+            }
+        } else if (st == SLP_E_TIMEOUT) {
+            timed_out++;
+            if (idx != NO_INDEX || c[0].value != SENTINEL) {
+                CHECK_MSG(0, "round %ld: timed out but index %zu, value %p written", k, idx, c[0].value);
+                bad++;
+            }
+            void *v = SENTINEL;
+            slp_status st2 = slp_channel_receive(ch, &v); /* the value is still with its sender */
+            if (st2 != SLP_OK || v != IPTR(k + 1)) {
+                CHECK_MSG(0, "round %ld: after the timeout, receive returned %d with %p (expected %p)", k, (int)st2,
+                          v, IPTR(k + 1));
+                bad++;
+            }
+        } else {
+            CHECK_MSG(0, "round %ld: select returned %d (%s): %s", k, (int)st, harness_status_name(st),
+                      slp_last_error());
+            bad++;
+        }
+        bool ok;
+        WAIT_UNTIL(ok, xt_get(&r.sent) == k + 1, 3000);
+        if (!ok) {
+            CHECK_MSG(0, "round %ld: the partner's send did not return", k);
+            bad++;
+        }
+        if (slp_channel_balance(ch) != 0) {
+            CHECK_MSG(0, "round %ld: balance %d after the round", k, (int)slp_channel_balance(ch));
+            bad++;
+        }
+    }
+    if (bad) {
+        xt_set(&r.round, rounds + 1);
+        slp_channel_shutdown(ch);
+    }
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(r.errors, 0);
+    printf("    %ld rounds: %ld received by the select, %ld after its timeout\n", rounds, got_in_select, timed_out);
+    slp_channel_release(ch);
 }
 
 /* The smallest cross-thread loop: one plain thread sends values one by one on one channel,
