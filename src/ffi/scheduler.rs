@@ -223,8 +223,8 @@ pub type slp_clock_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i
 /// are not woken (the thread waits again, waking at most once per millisecond); if game time
 /// runs faster than real time, the OS wake-up comes late by that factor — drive such a clock
 /// from the thread's own loop. With the default monotonic clock, a parked thread wakes within
-/// microseconds of the deadline (it asks the OS to wake it 150 µs early and yields the CPU
-/// for the rest). `fn` runs on this
+/// microseconds of the deadline: while it waits, libslp sets its timer slack to 1 ns (Linux
+/// otherwise wakes sleepers up to 50 µs late) and restores the host's value afterwards. `fn` runs on this
 /// thread inside libslp calls, like any callback. Returns SLP_OK.
 ///
 /// # Safety
