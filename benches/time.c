@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,15 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of the process so far, ns. */
+static int64_t cpu_ns(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return ((int64_t)u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -422,7 +432,7 @@ static int32_t storm_tasklet(void *arg)
 }
 
 struct lateness {
-    double storm_med, storm_p99, alone_med, alone_p99;
+    double storm_med, storm_p99, alone_med, alone_p99, storm_cpu, alone_cpu; /* ns */
 };
 
 static struct lateness storm_libslp(long storm, long alone)
@@ -430,6 +440,7 @@ static struct lateness storm_libslp(long storm, long alone)
     struct lateness L;
     long n = storm * g_rounds;
     g_storm_left = storm;
+    int64_t c0 = cpu_ns();
     for (long i = 0; i < storm; i++)
         CHECK(slp_tasklet_new(storm_tasklet, (void *)(intptr_t)i, NULL));
     slp_status st = slp_run_wait(-1);
@@ -437,11 +448,13 @@ static struct lateness storm_libslp(long storm, long alone)
         die("slp_run_wait(-1) serving the sleep storm", st);
     if (g_storm_left != 0 || slp_runcount() != 1)
         fail("the sleep storm ended with sleepers left");
+    L.storm_cpu = (double)(cpu_ns() - c0);
     L.storm_med = (double)percentile(g_late, n, 50);
     L.storm_p99 = (double)percentile(g_late, n, 99);
     int64_t *solo = malloc((size_t)alone * sizeof *solo);
     if (!solo)
         fail("out of memory");
+    c0 = cpu_ns();
     for (long k = 0; k < alone; k++) {
         int64_t t0 = now_ns();
         CHECK(slp_sleep(1000000));
@@ -450,6 +463,7 @@ static struct lateness storm_libslp(long storm, long alone)
             g_early++;
         solo[k] = late;
     }
+    L.alone_cpu = (double)(cpu_ns() - c0);
     L.alone_med = (double)percentile(solo, alone, 50);
     L.alone_p99 = (double)percentile(solo, alone, 99);
     free(solo);
@@ -466,11 +480,11 @@ static bool storm_peer(long storm, long alone, struct lateness *L)
     FILE *p = popen(cmd, "r");
     if (!p)
         fail("popen of the Boost.Fiber peer failed");
-    long long a, b, c, d;
+    long long a, b, c, d, e, f;
     long early;
-    int got = fscanf(p, "%lld %lld %lld %lld %ld", &a, &b, &c, &d, &early);
+    int got = fscanf(p, "%lld %lld %lld %lld %ld %lld %lld", &a, &b, &c, &d, &early, &e, &f);
     int rc = pclose(p);
-    if (got != 5 || rc != 0) {
+    if (got != 7 || rc != 0) {
         fprintf(stderr, "time: the Boost.Fiber peer (%s) failed (status %d)\n", g_peer, rc);
         exit(1);
     }
@@ -480,6 +494,8 @@ static bool storm_peer(long storm, long alone, struct lateness *L)
     L->storm_p99 = (double)b;
     L->alone_med = (double)c;
     L->alone_p99 = (double)d;
+    L->storm_cpu = (double)e;
+    L->alone_cpu = (double)f;
     return true;
 }
 
@@ -488,14 +504,15 @@ static void bench_storm(void)
     g_late = malloc((size_t)(g_storm * g_rounds) * sizeof *g_late);
     if (!g_late)
         fail("out of memory");
-    double s[4][16], f[4][16];
+    double s[6][16], f[6][16];
     for (int r = -1; r < g_runs; r++) {
-        struct lateness a = storm_libslp(g_storm, g_alone), b = {NAN, NAN, NAN, NAN};
+        struct lateness a = storm_libslp(g_storm, g_alone), b = {NAN, NAN, NAN, NAN, NAN, NAN};
         if (g_peer)
             storm_peer(g_storm, g_alone, &b);
         if (r >= 0) {
             s[0][r] = a.storm_med, s[1][r] = a.storm_p99, s[2][r] = a.alone_med, s[3][r] = a.alone_p99;
             f[0][r] = b.storm_med, f[1][r] = b.storm_p99, f[2][r] = b.alone_med, f[3][r] = b.alone_p99;
+            s[4][r] = a.storm_cpu, s[5][r] = a.alone_cpu, f[4][r] = b.storm_cpu, f[5][r] = b.alone_cpu;
         }
     }
     char title[240];
@@ -504,15 +521,19 @@ static void bench_storm(void)
              "baseline: Boost.Fiber %s",
              g_runs, g_peer ? "(sleep_for, round_robin), same shape" : "not run (no --peer)");
     header(title);
-    static const char *const key[4] = {"storm.median", "storm.p99", "alone.median", "alone.p99"};
-    char what[4][160];
+    static const char *const key[6] = {"storm.median", "storm.p99", "alone.median", "alone.p99",
+                                       "storm.cpu_ms", "alone.cpu_ms"};
+    char what[6][160];
     snprintf(what[0], sizeof what[0], "%ld tasklets x %ld sleeps of 0.1-5 ms, slp_run_wait: median wake", g_storm, g_rounds);
     snprintf(what[1], sizeof what[1], "the same storm: 99th percentile");
     snprintf(what[2], sizeof what[2], "main tasklet alone, %ld sleeps of 1 ms: median", g_alone);
     snprintf(what[3], sizeof what[3], "main tasklet alone: 99th percentile");
-    for (int k = 0; k < 4; k++) {
-        double base = g_peer ? median(f[k], g_runs) / 1000 : NAN;
-        row(key[k], median(s[k], g_runs) / 1000, base, "%.1f", what[k]);
+    snprintf(what[4], sizeof what[4], "CPU time (user+sys, getrusage) of the whole storm, ms");
+    snprintf(what[5], sizeof what[5], "CPU time of the %ld sleeps alone, ms", g_alone);
+    for (int k = 0; k < 6; k++) {
+        double scale = k < 4 ? 1000 : 1e6;
+        double base = g_peer ? median(f[k], g_runs) / scale : NAN;
+        row(key[k], median(s[k], g_runs) / scale, base, "%.1f", what[k]);
     }
     free(g_late);
     fflush(stdout);

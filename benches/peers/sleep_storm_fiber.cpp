@@ -13,6 +13,7 @@
 //
 // Usage: sleep_storm_fiber FIBERS ROUNDS ALONE SEED
 // Prints one line: storm_median_ns storm_p99_ns alone_median_ns alone_p99_ns early_wakes
+//                  storm_cpu_ns alone_cpu_ns (CPU time, user + system, of each part)
 #include <boost/fiber/all.hpp>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <sys/resource.h>
 #include <vector>
 
 static int64_t now_ns()
@@ -31,6 +33,15 @@ static int64_t now_ns()
 }
 
 // splitmix64, seeded per sleeper exactly as in benches/time.c.
+// CPU time (user + system) of the process so far, ns.
+static int64_t cpu_ns()
+{
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (int64_t(u.ru_utime.tv_sec) + u.ru_stime.tv_sec) * 1000000000 +
+           (int64_t(u.ru_utime.tv_usec) + u.ru_stime.tv_usec) * 1000;
+}
+
 static uint64_t next_rand(uint64_t &s)
 {
     uint64_t z = (s += 0x9E3779B97F4A7C15ull);
@@ -67,6 +78,7 @@ int main(int argc, char **argv)
     std::vector<int64_t> solo(static_cast<size_t>(alone));
     long early = 0;
 
+    int64_t c0 = cpu_ns();
     std::vector<boost::fibers::fiber> fs;
     fs.reserve(size_t(fibers));
     for (long i = 0; i < fibers; i++)
@@ -84,6 +96,8 @@ int main(int argc, char **argv)
         });
     for (auto &f : fs)
         f.join();
+    int64_t storm_cpu = cpu_ns() - c0;
+    c0 = cpu_ns();
 
     for (long k = 0; k < alone; k++) {
         int64_t t0 = now_ns();
@@ -94,9 +108,10 @@ int main(int argc, char **argv)
         solo[size_t(k)] = late;
     }
 
+    int64_t alone_cpu = cpu_ns() - c0;
     int64_t sm = percentile(storm, 50), sp = percentile(storm, 99);
     int64_t am = percentile(solo, 50), ap = percentile(solo, 99);
-    std::printf("%lld %lld %lld %lld %ld\n", (long long)sm, (long long)sp, (long long)am,
-                (long long)ap, early);
+    std::printf("%lld %lld %lld %lld %ld %lld %lld\n", (long long)sm, (long long)sp, (long long)am,
+                (long long)ap, early, (long long)storm_cpu, (long long)alone_cpu);
     return 0;
 }
