@@ -183,8 +183,12 @@ pub unsafe extern "C" fn slp_run_watchdog(
 /// A preemption point: adds `n` ticks to the running tasklet's watchdog budget (see
 /// slp_run_watchdog); the tasklet may be interrupted inside this call. Call it from long
 /// loops and from an embedded interpreter's instruction hook (a Lua count hook, say), where
-/// Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing
-/// and costs one load and a compare. `n` 0 is a check point for SLP_WATCHDOG_TIME budgets.
+/// Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing:
+/// while no thread of the process is in a watchdog run it costs one load and a compare (about
+/// the cost of an empty call into a shared library); while another thread is in one, a
+/// thread-local lookup more. Inside a watchdog run it adds the ticks (SLP_WATCHDOG_TIME: it
+/// reads the clock instead, some tens of nanoseconds). `n` 0 is a check point for
+/// SLP_WATCHDOG_TIME budgets.
 /// Returns SLP_OK, or — after an interrupt, when the tasklet is resumed — SLP_E_KILLED or a
 /// thrown code if it was killed or thrown to while it was paused.
 #[no_mangle]
