@@ -43,8 +43,8 @@
  * Callbacks
  * ---------
  * libslp calls host code while one of its own calls is in progress on the thread: the
- * schedule and channel callbacks, a tasklet's arg_free, and the wake-up callback (on the
- * waking thread). From inside one, every call that would switch, block, run, tear a
+ * schedule and channel callbacks, a tasklet's arg_free, the wake-up callback (on the waking
+ * thread), and a signal's `then` callbacks (on the thread that makes it go). From inside one, every call that would switch, block, run, tear a
  * scheduler down or unregister the thread returns SLP_E_STATE with a message naming the
  * callback, and the call in progress completes normally: slp_run*, slp_schedule*,
  * slp_tasklet_run / _switch, kill or throw with pending = false, a channel send or receive
