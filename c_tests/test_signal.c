@@ -2339,6 +2339,202 @@ TEST(worker_loop_idiom_items_first_then_stop) {
 }
 
 /* ============================================================================================
+ * Races across threads (also for ThreadSanitizer): then racing go, derived signals made and
+ * released while an input goes, timed waits racing go
+ * ========================================================================================== */
+
+enum { RACE_THENS = 2000, RACE_THREADS = 2 };
+
+struct then_racer {
+    slp_signal *s;
+    long counts[RACE_THENS];
+    long bad_st;
+    long removed; /* every third callback is removed again (SLP_OK before go, SLP_E_STATE after) */
+    long remove_other;
+};
+
+static void cb_count(void *ud) {
+    long *c = ud;
+    xt_add(c, 1);
+}
+
+static void *th_then_racer(void *arg) {
+    struct then_racer *r = arg;
+    slp_current();
+    for (int i = 0; i < RACE_THENS; i++) {
+        uint64_t tk = NO_TOKEN;
+        if (slp_signal_then(r->s, cb_count, &r->counts[i], &tk) != SLP_OK) r->bad_st++;
+        if (i % 3 == 0) {
+            slp_status st = slp_signal_remove_then(r->s, tk);
+            if (st == SLP_OK)
+                r->removed++;
+            else if (st != SLP_E_STATE)
+                r->remove_other++;
+            else
+                xt_add(&r->counts[i], 1000); /* too late to remove: mark it so the check knows */
+        }
+    }
+    return NULL;
+}
+
+TEST(then_racing_go_runs_each_callback_exactly_once) {
+    watchdog(20);
+    for (int round = 0; round < 3; round++) {
+        slp_signal *s = NEW_SIGNAL();
+        static struct then_racer r[RACE_THREADS];
+        pthread_t th[RACE_THREADS];
+        for (int i = 0; i < RACE_THREADS; i++) {
+            memset(&r[i], 0, sizeof r[i]);
+            r[i].s = s;
+            CHECK_EQ_INT(pthread_create(&th[i], NULL, th_then_racer, &r[i]), 0);
+        }
+        if (round > 0) sleep_ms(round);
+        CHECK_ST(slp_signal_go(s), SLP_OK);
+        for (int i = 0; i < RACE_THREADS; i++) pthread_join(th[i], NULL);
+        long wrong = 0, removed = 0;
+        for (int i = 0; i < RACE_THREADS; i++) {
+            CHECK_EQ_INT(r[i].bad_st, 0);
+            CHECK_EQ_INT(r[i].remove_other, 0);
+            removed += r[i].removed;
+            xt_lock();
+            for (int k = 0; k < RACE_THENS; k++) {
+                long c = r[i].counts[k];
+                /* removed in time: 0; ran (at go, or at once after it): 1; ran, then the
+                 * removal said SLP_E_STATE: 1001 */
+                bool ok = (k % 3 == 0) ? (c == 0 || c == 1001) : (c == 1);
+                if (!ok) wrong++;
+            }
+            xt_unlock();
+        }
+        CHECK_MSG(wrong == 0, "round %d: %ld callbacks ran a wrong number of times", round, wrong);
+        long zeros = 0;
+        for (int i = 0; i < RACE_THREADS; i++)
+            for (int k = 0; k < RACE_THENS; k += 3) zeros += r[i].counts[k] == 0;
+        CHECK_EQ_INT(zeros, removed); /* exactly the removed ones never ran */
+        slp_signal_release(s);
+    }
+}
+
+struct derived_racer {
+    slp_signal *x, *ps;
+    long iterations;
+    long went_seen;   /* a derived signal made after x went was born went */
+    long bad;
+};
+
+static void *th_derived_racer(void *arg) {
+    struct derived_racer *d = arg;
+    for (long i = 0;; i++) {
+        bool x_went_before = slp_signal_is_go(d->x);
+        slp_signal *o = NULL, *a = NULL;
+        if (slp_signal_or(d->x, d->ps, &o) != SLP_OK) d->bad++;
+        if (slp_signal_and(d->x, o, &a) != SLP_OK) d->bad++;
+        slp_status st = slp_signal_wait(o, 0);
+        if (x_went_before && st != SLP_OK) d->bad++;
+        if (st != SLP_OK && st != SLP_E_TIMEOUT) d->bad++;
+        if (i % 2) {
+            slp_signal_release(o);
+            slp_signal_release(a);
+        } else {
+            slp_signal_release(a);
+            slp_signal_release(o);
+        }
+        if (x_went_before) {
+            d->went_seen++;
+            if (d->went_seen > 100) {
+                d->iterations = i + 1;
+                return NULL;
+            }
+        }
+    }
+}
+
+TEST(derived_made_and_released_while_input_goes_on_another_thread) {
+    watchdog(20);
+    for (int round = 0; round < 5; round++) {
+        slp_signal *x = NEW_SIGNAL(), *ps = NEW_SIGNAL();
+        struct derived_racer d[2];
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) {
+            memset(&d[i], 0, sizeof d[i]);
+            d[i].x = x;
+            d[i].ps = ps;
+            CHECK_EQ_INT(pthread_create(&th[i], NULL, th_derived_racer, &d[i]), 0);
+        }
+        sleep_ms(round * 2);
+        CHECK_ST(slp_signal_go(x), SLP_OK);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            CHECK_EQ_INT(d[i].bad, 0);
+            CHECK(d[i].went_seen > 100);
+        }
+        CHECK(!slp_signal_is_go(ps));
+        CHECK_ST(slp_signal_go(ps), SLP_OK);
+        slp_signal_release(x);
+        slp_signal_release(ps);
+    }
+}
+
+struct timed_racer {
+    slp_signal *s;
+    long timeouts;
+    slp_status last;
+    long bad;
+    int64_t t_ok;
+};
+
+static void *th_timed_racer(void *arg) {
+    struct timed_racer *t = arg;
+    int64_t dl = now_ns() + MS(xt_ms(5000));
+    for (;;) {
+        slp_status st = slp_signal_wait(t->s, 100000 + (t->timeouts % 7) * 150000); /* 0.1 .. 1 ms */
+        if (st == SLP_OK) {
+            t->t_ok = now_ns();
+            break;
+        }
+        if (st == SLP_E_TIMEOUT)
+            t->timeouts++;
+        else
+            t->bad++;
+        if (now_ns() > dl) break;
+    }
+    t->last = slp_signal_is_go(t->s) ? SLP_OK : SLP_E_TIMEOUT;
+    return NULL;
+}
+
+TEST(timed_waits_racing_go_all_end_ok) {
+    watchdog(20);
+    for (int round = 0; round < 5; round++) {
+        slp_signal *s = NEW_SIGNAL();
+        enum { NT = 3 };
+        struct timed_racer t[NT];
+        pthread_t th[NT];
+        for (int i = 0; i < NT; i++) {
+            memset(&t[i], 0, sizeof t[i]);
+            t[i].s = s;
+            CHECK_EQ_INT(pthread_create(&th[i], NULL, th_timed_racer, &t[i]), 0);
+        }
+        /* after go, a tasklet's timed wait returns at once */
+        struct sw w;
+        sw_init(&w, s, MS(1), 0);
+        sleep_ms(5 + round * 3);
+        int64_t t_go = now_ns();
+        CHECK_ST(slp_signal_go(s), SLP_OK);
+        for (int i = 0; i < NT; i++) {
+            pthread_join(th[i], NULL);
+            CHECK_EQ_INT(t[i].bad, 0);
+            CHECK_ST(t[i].last, SLP_OK);
+            CHECK(t[i].t_ok >= t_go);
+        }
+        slp_tasklet *tk = SPAWN(t_wait, &w);
+        CHECK_ST(slp_run(), SLP_OK);
+        CHECK_ST(w.st, SLP_OK);
+        slp_tasklet_release(tk);
+        slp_signal_release(s);
+    }
+}
+
+/* ============================================================================================
  * Misuse
  * ========================================================================================== */
 
