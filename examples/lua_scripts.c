@@ -42,11 +42,12 @@
  * Usage: lua_scripts [DIR]   runs every .lua file of DIR in name order (default:
  * LUA_SCRIPTS_DIR, which examples/CMakeLists.txt sets to examples/scripts).
  *
- * Build and run by hand (from the repository root, after `cargo build --release`; Debian:
- * apt-get install liblua5.4-dev):
- *   cc -Iinclude $(pkg-config --cflags lua5.4) examples/lua_scripts.c -Ltarget/release -lslp \
+ * Build and run by hand (from the repository root; Debian: apt-get install liblua5.4-dev).
+ * `cmake --build build` stages libslp.so.0, the name the program loads, in build/lib:
+ *   cmake -S . -B build && cmake --build build
+ *   cc -Iinclude $(pkg-config --cflags lua5.4) examples/lua_scripts.c -Lbuild/lib -lslp \
  *      $(pkg-config --libs lua5.4) -lm -o lua_scripts
- *   LD_LIBRARY_PATH=target/release ./lua_scripts examples/scripts
+ *   LD_LIBRARY_PATH=build/lib ./lua_scripts examples/scripts
  */
 #define _POSIX_C_SOURCE 200809L /* strdup, opendir */
 
@@ -486,9 +487,19 @@ static int alive_count(void)
     return n;
 }
 
+/* Kills a script now: slp_tasklet_kill(t, false) switches to it; the libslp call it is
+ * suspended in (slp_tick in the hook, slp_sleep, a channel call) returns SLP_E_KILLED, the
+ * script unwinds and its tasklet ends, and control comes back here.
+ *
+ * Only while no other script is runnable: the host keeps its place in the run queue during
+ * that switch, so every runnable tasklet between the victim and the host would run before the
+ * host resumes - outside slp_run_watchdog, with no budget: a second runaway script there
+ * would never give control back. The frame loop therefore kills after the frame's run (when
+ * nothing is runnable) and before it inserts the interrupted scripts again. (The other way:
+ * slp_tasklet_kill(t, true), and let the next frame's slp_run_watchdog deliver the kill.) */
 static void kill_script(script *s)
 {
-    CHECK(slp_tasklet_kill(s->tasklet, false)); /* switches to it now; it unwinds and ends */
+    CHECK(slp_tasklet_kill(s->tasklet, false));
     if (slp_tasklet_alive(s->tasklet)) {
         fprintf(stderr, "host: script %s survived its kill\n", s->name);
         exit(EXIT_FAILURE);
@@ -496,7 +507,7 @@ static void kill_script(script *s)
 }
 
 /* One frame: every runnable script runs until it blocks (sleep, send, receive), ends, or
- * uses up its budget.
+ * uses up its budget. Returns the interrupted scripts (new references, in `aside`).
  *
  * This is the seed's preemptive loop -
  *     while (slp_runcount() > 1) {
@@ -505,21 +516,20 @@ static void kill_script(script *s)
  *     }
  * - cut to frames. Re-inserting an interrupted script at once would let a script that never
  * stops (runaway.lua) run forever within one frame; instead the host puts interrupted scripts
- * aside and inserts them again when the frame's work is done, so a script that overruns its
- * budget simply continues in the next frame, and every frame ends. Each slp_run_watchdog call
- * returns when a script is interrupted (the rest of the run queue keeps its order and runs in
- * the next call) or when nothing is runnable (*t NULL): the others sleep, wait on the channel,
- * are set aside, or have ended. */
-static void run_frame(void)
+ * aside and inserts them again when the frame's work is done (see main), so a script that
+ * overruns its budget simply continues in the next frame, and every frame ends. Each
+ * slp_run_watchdog call returns when a script is interrupted (the rest of the run queue keeps
+ * its order and runs in the next call) or when nothing is runnable (*t NULL): the others
+ * sleep, wait on the channel, are set aside, or have ended. */
+static int run_frame(slp_tasklet *aside[MAX_SCRIPTS])
 {
-    slp_tasklet *aside[MAX_SCRIPTS];
     int n_aside = 0;
     for (;;) {
         slp_tasklet *t = NULL;
         /* Ticks count per slice: the budget starts again at every switch into a script. */
         CHECK(slp_run_watchdog(BUDGET_TICKS, 0, &t));
         if (!t)
-            break;
+            return n_aside;
         script *s = script_of_tasklet(t); /* t is a new reference: ours to release */
         if (!s || n_aside == MAX_SCRIPTS) {
             fprintf(stderr, "host: unexpected tasklet %s interrupted\n", slp_tasklet_name(t));
@@ -528,10 +538,6 @@ static void run_frame(void)
         s->interrupts++;
         s->interrupted_now = true;
         aside[n_aside++] = t;
-    }
-    for (int i = 0; i < n_aside; i++) {
-        CHECK(slp_tasklet_insert(aside[i])); /* runnable again: first thing next frame */
-        slp_tasklet_release(aside[i]);
     }
 }
 
@@ -577,34 +583,40 @@ int main(int argc, char **argv)
         for (int i = 0; i < g.count; i++)
             g.scripts[i].interrupted_now = false;
 
-        run_frame();
+        slp_tasklet *aside[MAX_SCRIPTS];
+        int n_aside = run_frame(aside);
         print_trace();
 
         /* The watchdog policy: a script that needed more than its budget in HUNG_FRAMES
          * frames in a row is taken for hung, and killed. (A script that works hard now and
-         * then, like the consumer, is interrupted in a few frames and then catches up.) */
+         * then, like the consumer, is interrupted in a few frames and then catches up.)
+         * After the last frame the level is over: whatever still runs is killed (none here,
+         * unless a script hangs in another way, e.g. waits forever on the channel). Nothing
+         * is runnable now, so each kill runs its victim alone (see kill_script). */
         for (int i = 0; i < g.count; i++) {
             script *s = &g.scripts[i];
             s->strikes = s->interrupted_now ? s->strikes + 1 : 0;
-            if (s->strikes >= HUNG_FRAMES && slp_tasklet_alive(s->tasklet)) {
+            if (!slp_tasklet_alive(s->tasklet))
+                continue;
+            if (s->strikes >= HUNG_FRAMES) {
                 printf("frame %2d  %s overran its budget in %d frames in a row: killing it\n",
                        g.frame, s->name, s->strikes);
                 kill_script(s);
+            } else if (g.frame == MAX_FRAMES) {
+                printf("level over: killing %s\n", s->name);
+                kill_script(s);
             }
+        }
+
+        /* The interrupted scripts that are still alive continue next frame, first in line. */
+        for (int i = 0; i < n_aside; i++) {
+            if (slp_tasklet_alive(aside[i]))
+                CHECK(slp_tasklet_insert(aside[i]));
+            slp_tasklet_release(aside[i]);
         }
     }
     g.frame = frames;
-
-    /* The level is over: whatever still runs is killed (none here, unless a script hangs in
-     * another way, e.g. waits forever on the channel). */
-    for (int i = 0; i < g.count; i++) {
-        script *s = &g.scripts[i];
-        if (slp_tasklet_alive(s->tasklet)) {
-            printf("level over: killing %s\n", s->name);
-            kill_script(s);
-        }
-    }
-    CHECK(slp_run()); /* drain: nothing should be left to run */
+    CHECK(slp_run()); /* nothing should be left to run: every script has ended */
 
     printf("summary after %d frames (%lld ms of game time):\n", frames,
            (long long)(g.now_ns / 1000000));
