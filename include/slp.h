@@ -179,15 +179,6 @@ enum slp_status_code {
 #define SLP_TASKLET_PAUSED 1
 
 /**
- * `slp_run_watchdog` flags.
- */
-#define TIME 1
-
-#define SOFT 2
-
-#define TOTAL 4
-
-/**
  * A channel (`slp_channel`): Stackless's rendezvous channel, optionally buffered, usable
  * from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
  */

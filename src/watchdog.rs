@@ -16,9 +16,9 @@ use crate::status::*;
 use crate::tasklet::{self, Tasklet};
 
 /// `slp_run_watchdog` flags.
-pub const TIME: u32 = 1;
-pub const SOFT: u32 = 2;
-pub const TOTAL: u32 = 4;
+pub(crate) const TIME: u32 = 1;
+pub(crate) const SOFT: u32 = 2;
+pub(crate) const TOTAL: u32 = 4;
 
 /// Threads inside a watchdog run, process-wide: `slp_tick`'s fast path.
 static RUNS: AtomicUsize = AtomicUsize::new(0);
