@@ -92,9 +92,10 @@ impl Global {
         }
     }
 
-    /// Could a participant other than the caller (counted awake) still wake it?
+    /// Could a participant other than the caller (counted awake) still wake it — or a
+    /// pending Till?
     fn others_could_wake(&self) -> bool {
-        self.awake > 1 || self.timed > 0
+        self.awake > 1 || self.timed > 0 || crate::till::pending() > 0
     }
 
     /// `s` stops counting as awake (`timed`: it waits with a deadline).
@@ -123,6 +124,12 @@ impl Global {
     }
 }
 
+/// Every thread asleep in libslp re-checks whether it could still be woken (a kind of
+/// possible waker went away: the last pending Till fired).
+pub fn recheck_all() {
+    global().wake_all_sleepers();
+}
+
 /// How long an idle thread spins (and yields) for work before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
 /// Spins before the idle thread starts yielding the CPU on each round.
@@ -136,6 +143,36 @@ const NO_YIELD_FOR: u64 = 20_000_000;
 fn epoch_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// While alive, the calling thread's OS timers are precise: its timer slack (Linux
+/// coalesces a sleeping thread's wake-up with others up to 50 µs late by default) is 1 ns, so
+/// a thread parked until a deadline wakes within microseconds of it, without spinning. The
+/// host's setting is restored on drop.
+struct PreciseTimers(libc::c_int);
+
+const PR_SET_TIMERSLACK: libc::c_int = 29;
+const PR_GET_TIMERSLACK: libc::c_int = 30;
+
+impl PreciseTimers {
+    fn new() -> PreciseTimers {
+        // SAFETY: prctl with these options only reads or sets the calling thread's slack.
+        let old = unsafe { libc::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+        if old > 1 {
+            // SAFETY: as above.
+            unsafe { libc::prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0) };
+        }
+        PreciseTimers(old)
+    }
+}
+
+impl Drop for PreciseTimers {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            // SAFETY: restores the value read in `new`.
+            unsafe { libc::prctl(PR_SET_TIMERSLACK, self.0 as libc::c_ulong, 0, 0, 0) };
+        }
+    }
 }
 
 /// Why `wait_for_work` returned.
@@ -202,6 +239,7 @@ impl Shared {
             }
             match deadline {
                 Some(d) => {
+                    let _precise = PreciseTimers::new();
                     let _ = self.cv.wait_until(&mut g, d);
                 }
                 None => self.cv.wait(&mut g),
