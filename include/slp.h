@@ -185,6 +185,11 @@ enum slp_status_code {
 typedef struct slp_channel slp_channel;
 
 /**
+ * A lock (`slp_lock`). Opaque; single owner of the handle (`slp_lock_new` / `slp_lock_free`).
+ */
+typedef struct slp_lock slp_lock;
+
+/**
  * A signal (`slp_signal`). Opaque; reference counted.
  */
 typedef struct slp_signal slp_signal;
@@ -488,7 +493,8 @@ slp_status slp_channel_receive(struct slp_channel *ch, void **out);
 /**
  * Like slp_channel_send, with a deadline: `timeout_ns` < 0 waits without limit (exactly
  * slp_channel_send); 0 polls: the value passes only if a receiver waits or the buffer has
- * room, else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
+ * room — and a poll never switches: a waiting partner is appended to its run queue whatever
+ * the preference — else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
  * the thread's scheduler clock (see slp_set_clock). On expiry the caller has left the channel
  * (the balance is back) and the value is still the caller's: nobody received it. A main
  * tasklet with a finite timeout never gets SLP_E_DEADLOCK: its thread sleeps until a partner
@@ -521,7 +527,8 @@ slp_status slp_channel_receive_timeout(struct slp_channel *ch, void **out, int64
  * receive (same preference rules). `*index` is written whenever a case completed: the call
  * returns SLP_OK, a user exception code (a receive case got slp_channel_send_exception; see
  * slp_exception_data) or SLP_E_CLOSED; a receive case's `value` receives the value.
- * Nothing ready: `timeout_ns` 0 returns SLP_E_TIMEOUT at once (a poll); otherwise the caller
+ * A poll (`timeout_ns` 0) never switches: a ready case completes with its partner appended,
+ * whatever the preference. Nothing ready: a poll returns SLP_E_TIMEOUT at once; otherwise the caller
  * blocks as a waiter on every enabled case — each channel's balance counts it — until one
  * completes, then leaves the others (their balances back). A send case that did not complete
  * keeps its value (nobody received it). A partner pairing with a waiting selector follows
@@ -744,6 +751,70 @@ slp_status slp_dump(char *buf, size_t size, size_t *needed);
  * `t`: NULL or a live handle the caller holds a reference to; `pc`, `sp`, `fp`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_tasklet_debug_context(const struct slp_tasklet *t, size_t *pc, size_t *sp, size_t *fp);
+
+/**
+ * Creates a Lock (mo-threads `Lock`): a monitor owned by the calling tasklet (a thread's main
+ * tasklet for plain threads), usable from any thread. Not reentrant. `*out` receives the
+ * handle, which has a single owner: free it with slp_lock_free. Returns SLP_OK, SLP_E_INVALID
+ * (out NULL), SLP_E_NOMEM.
+ *
+ * # Safety
+ * `out`: NULL or valid for a write.
+ */
+slp_status slp_lock_new(struct slp_lock **out);
+
+/**
+ * Frees a lock that nobody holds or waits for. NULL is ignored. A lock that is held or
+ * waited for is not freed (that would pull it from under its users): the call is refused,
+ * slp_last_error() says so, and the lock stays valid.
+ *
+ * # Safety
+ * `l`: NULL or a live handle, not used again once freed.
+ */
+void slp_lock_free(struct slp_lock *l);
+
+/**
+ * Acquires the lock for the calling tasklet. If another tasklet holds it, the caller blocks
+ * — only the calling tasklet: others on its thread keep running; a main tasklet with nothing
+ * runnable parks the OS thread — until ownership is handed to it. Hand-off is FIFO: a
+ * release gives the lock to the longest-waiting acquirer, so nobody starves (a releaser that
+ * acquires again queues behind the others). Not reentrant (mo-threads): a tasklet that
+ * already holds the lock gets SLP_E_DEADLOCK instead of hanging. Returns SLP_OK;
+ * SLP_E_DEADLOCK (re-entry, or nothing could ever release it: see "Deadlock detection");
+ * SLP_E_KILLED or a thrown code (killed while waiting: it does not hold the lock);
+ * SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP; SLP_E_STATE (inside a callback);
+ * SLP_E_INVALID (NULL). A tasklet that ends holding a lock leaves it locked.
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_acquire(struct slp_lock *l);
+
+/**
+ * Releases the lock held by the calling tasklet: ownership goes to the first acquirer (FIFO),
+ * and one tasklet waiting in slp_lock_wait is woken (it re-acquires in turn: mo-threads'
+ * "exiting a lock always signals a waiting thread"). Never blocks. Returns SLP_OK;
+ * SLP_E_STATE (the caller does not hold it); SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_release(struct slp_lock *l);
+
+/**
+ * Waits inside the lock (mo-threads `lock.wait()`): releases it (waking one other waiter and
+ * handing the lock on), waits until another holder's release wakes the caller or
+ * `timeout_ns` passes (< 0: no limit; 0: give others a turn), then re-acquires it: it
+ * **always holds the lock again when it returns** SLP_OK (woken) or SLP_E_TIMEOUT — which it
+ * may therefore return later than the timeout. Returns also SLP_E_STATE (the caller does not
+ * hold the lock; inside a callback); SLP_E_KILLED or a thrown code (killed while waiting: the
+ * caller does NOT hold the lock then); SLP_E_WOULD_BLOCK; SLP_E_SWITCH_TRAP; SLP_E_DEADLOCK;
+ * SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_wait(struct slp_lock *l, int64_t timeout_ns);
 
 /**
  * The tasklet running on the calling thread (the main tasklet when called from the thread's

@@ -8,6 +8,7 @@ mod arch;
 pub mod channel;
 pub mod ffi;
 pub mod introspect;
+pub mod lock;
 pub mod overflow;
 pub mod sched;
 pub mod signal;

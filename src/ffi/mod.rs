@@ -12,6 +12,7 @@ use crate::status;
 
 pub mod channel;
 pub mod introspect;
+pub mod lock;
 pub mod scheduler;
 pub mod signal;
 pub mod tasklet;
