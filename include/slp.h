@@ -139,16 +139,65 @@ enum slp_status_code {
 
 
 /**
+ * slp_select_case.op: send `value` on `channel`.
+ */
+#define SLP_SELECT_SEND 1
+
+/**
+ * slp_select_case.op: receive from `channel`; `value` receives the value.
+ */
+#define SLP_SELECT_RECEIVE 2
+
+/**
+ * slp_select_case.op: wait until `signal` goes (mo-threads Signal). Not supported by this
+ * version: slp_select returns SLP_E_INVALID for it.
+ */
+#define SLP_SELECT_SIGNAL 3
+
+/**
+ * slp_run_watchdog flags: the budget is nanoseconds of the scheduler's clock (see
+ * slp_set_clock), checked at slp_tick points, instead of ticks.
+ */
+#define SLP_WATCHDOG_TIME 1
+
+/**
+ * slp_run_watchdog flags: when the budget is used up nothing is removed; the run returns at
+ * the tasklet's next switch (Stackless's soft interrupt).
+ */
+#define SLP_WATCHDOG_SOFT 2
+
+/**
+ * slp_run_watchdog flags: one budget for the whole call, shared by every tasklet it runs,
+ * instead of one per switch (Stackless's totaltimeout).
+ */
+#define SLP_WATCHDOG_TOTAL 4
+
+/**
  * slp_tasklet_options.flags: create the tasklet alive but paused (not in the run queue);
  * slp_tasklet_insert or slp_tasklet_run schedules it.
  */
 #define SLP_TASKLET_PAUSED 1
 
 /**
+ * `slp_run_watchdog` flags.
+ */
+#define TIME 1
+
+#define SOFT 2
+
+#define TOTAL 4
+
+/**
  * A channel (`slp_channel`): Stackless's rendezvous channel, optionally buffered, usable
  * from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
  */
 typedef struct slp_channel slp_channel;
+
+/**
+ * A Signal (mo-threads): declared here for the pinned layout of `slp_select_case`; the
+ * threads toolkit gives it its functions. Opaque.
+ */
+typedef struct slp_signal slp_signal;
 
 /**
  * A tasklet (`slp_tasklet`): a function running on its own stack, owned by the thread that
@@ -189,6 +238,30 @@ typedef struct slp_channel_options {
    */
   bool schedule_all;
 } slp_channel_options;
+
+/**
+ * One case of `slp_select` (`slp_select_case`, layout pinned).
+ */
+typedef struct slp_select_case {
+  /**
+   * SLP_SELECT_SEND, SLP_SELECT_RECEIVE or SLP_SELECT_SIGNAL.
+   */
+  int32_t op;
+  /**
+   * SEND / RECEIVE: the channel; NULL disables the case (never chosen, like Go's nil
+   * channel).
+   */
+  struct slp_channel *channel;
+  /**
+   * SIGNAL: the signal; NULL disables the case.
+   */
+  struct slp_signal *signal;
+  /**
+   * SEND: the value to send; RECEIVE: the value received, written when this case
+   * completes.
+   */
+  void *value;
+} slp_select_case;
 
 /**
  * A schedule callback: `fn(prev, next, user_data)`.
@@ -233,6 +306,12 @@ typedef struct slp_counters {
    */
   uint64_t stacks_pooled;
 } slp_counters;
+
+/**
+ * A host clock: returns the current time in nanoseconds, never decreasing (it may stand
+ * still, e.g. while game time is paused).
+ */
+typedef int64_t (*slp_clock_fn)(void *user_data);
 
 /**
  * A wake-up callback: `fn(thread_id, user_data)`.
@@ -410,6 +489,63 @@ slp_status slp_channel_send(struct slp_channel *ch, void *value);
  * `ch`: NULL or a live handle the caller holds a reference to; `out`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_channel_receive(struct slp_channel *ch, void **out);
+
+/**
+ * Like slp_channel_send, with a deadline: `timeout_ns` < 0 waits without limit (exactly
+ * slp_channel_send); 0 polls: the value passes only if a receiver waits or the buffer has
+ * room, else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
+ * the thread's scheduler clock (see slp_set_clock). On expiry the caller has left the channel
+ * (the balance is back) and the value is still the caller's: nobody received it. A main
+ * tasklet with a finite timeout never gets SLP_E_DEADLOCK: its thread sleeps until a partner
+ * comes or the deadline passes. Any thread, partners on any thread.
+ * Returns as slp_channel_send, plus SLP_E_TIMEOUT.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to.
+ */
+slp_status slp_channel_send_timeout(struct slp_channel *ch, void *value, int64_t timeout_ns);
+
+/**
+ * Like slp_channel_receive, with a deadline (see slp_channel_send_timeout): < 0 waits
+ * without limit, 0 polls (SLP_E_TIMEOUT when nothing is there to receive, nothing changed),
+ * > 0 blocks at most that long; on expiry the caller has left the channel and `*out` is not
+ * written. Returns as slp_channel_receive, plus SLP_E_TIMEOUT.
+ *
+ * # Safety
+ * `ch`: NULL or a live handle the caller holds a reference to; `out`: NULL or valid for the
+ * reads and writes this call documents.
+ */
+slp_status slp_channel_receive_timeout(struct slp_channel *ch, void **out, int64_t timeout_ns);
+
+/**
+ * Waits on several cases until one completes or the timeout passes (Go's select over
+ * Stackless channels). A case is *ready* when it could complete without blocking: a receive
+ * with a blocked sender or a buffered value, a send with a blocked receiver or buffer room,
+ * or a channel case whose channel is closing with nothing to pair (that case completes with
+ * SLP_E_CLOSED). The first ready case in array order completes, exactly like a plain send or
+ * receive (same preference rules). `*index` is written whenever a case completed: the call
+ * returns SLP_OK, a user exception code (a receive case got slp_channel_send_exception; see
+ * slp_exception_data) or SLP_E_CLOSED; a receive case's `value` receives the value.
+ * Nothing ready: `timeout_ns` 0 returns SLP_E_TIMEOUT at once (a poll); otherwise the caller
+ * blocks as a waiter on every enabled case — each channel's balance counts it — until one
+ * completes, then leaves the others (their balances back). A send case that did not complete
+ * keeps its value (nobody received it). A partner pairing with a waiting selector follows
+ * the channel's preference exactly as with a plain waiter; across threads nothing switches
+ * locally. The timeout passed: SLP_E_TIMEOUT, nothing changed, `*index` untouched.
+ * NULL channels disable their cases; no enabled case and no finite timeout is
+ * SLP_E_DEADLOCK, as is a wait nothing could end (see "Deadlock detection"). block_trap,
+ * switch_trap, kills and throws apply as to any blocking call; a selector killed from another
+ * thread leaves its channels when its own thread applies the kill. The channel callback is
+ * not called for select. The idiom for a worker loop (with the threads toolkit): select over
+ * a work channel and the thread's please_stop signal.
+ * Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op,
+ * or an SLP_SELECT_SIGNAL case (not supported by this version).
+ *
+ * # Safety
+ * `cases`: NULL or valid for `n` reads and writes, its channels NULL or live handles the
+ * caller holds references to for the whole call; `index`: NULL or valid for a write.
+ */
+slp_status slp_select(struct slp_select_case *cases, size_t n, int64_t timeout_ns, size_t *index);
 
 /**
  * Like slp_channel_send, but the receiver's receive returns `code` (> 0) and its
@@ -698,6 +834,84 @@ slp_status slp_run_for(int64_t budget_ns);
 slp_status slp_run_wait(int64_t timeout_ns);
 
 /**
+ * Runs like slp_run, but preempts a tasklet that does not yield: once the running tasklet
+ * has used `budget` ticks at its slp_tick(n) calls (ticks are summed; SLP_WATCHDOG_TIME:
+ * `budget` nanoseconds instead), it is interrupted inside the slp_tick call that reaches the
+ * budget — removed from the run queue (alive, paused) — and the run returns SLP_OK with the
+ * tasklet in `*interrupted` as a new reference (Stackless `run(instructionCount)`; the
+ * caller typically re-inserts it and calls again, the seed's preemptive() loop:
+ * `while (slp_runcount() > 1) { slp_run_watchdog(1000, 0, &t); if (t) { slp_tasklet_insert(t);
+ * slp_tasklet_release(t); } }`). `*interrupted` is NULL when the run ended because nothing
+ * was runnable, and after a soft stop. The budget restarts at every switch into a tasklet
+ * unless SLP_WATCHDOG_TOTAL. SLP_WATCHDOG_SOFT: nothing is removed; the run returns at the
+ * tasklet's next switch. A tasklet whose budget runs out while its `atomic` flag is set is
+ * not interrupted then: the interrupt fires inside the slp_tasklet_set_atomic(t, false) call
+ * that clears it. A tasklet that yields in time, or never calls slp_tick, is never
+ * interrupted. When an interrupted tasklet is resumed, its slp_tick returns SLP_OK (or
+ * SLP_E_KILLED / the thrown code if it was killed or thrown to meanwhile). The run queue's
+ * order is kept: the tasklet that would have run next runs first in the next call.
+ * `budget` 0 means no limit (exactly slp_run). Main tasklet only, outside any run.
+ * Returns SLP_OK (`*interrupted` written: the tasklet or NULL); a tasklet's uncaught error
+ * (as slp_run; `*interrupted` not written); SLP_E_INVALID (`interrupted` NULL, unknown flag
+ * bits); SLP_E_STATE (not the main tasklet, or inside a run); SLP_E_SWITCH_TRAP.
+ *
+ * # Safety
+ * `interrupted`: NULL or valid for a write.
+ */
+slp_status slp_run_watchdog(uint64_t budget, uint32_t flags, struct slp_tasklet **interrupted);
+
+/**
+ * A preemption point: adds `n` ticks to the running tasklet's watchdog budget (see
+ * slp_run_watchdog); the tasklet may be interrupted inside this call. Call it from long
+ * loops and from an embedded interpreter's instruction hook (a Lua count hook, say), where
+ * Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing
+ * and costs one load and a compare. `n` 0 is a check point for SLP_WATCHDOG_TIME budgets.
+ * Returns SLP_OK, or — after an interrupt, when the tasklet is resumed — SLP_E_KILLED or a
+ * thrown code if it was killed or thrown to while it was paused.
+ */
+slp_status slp_tick(uint32_t n);
+
+/**
+ * Blocks the calling tasklet for at least `ns` nanoseconds of its scheduler's clock (see
+ * slp_set_clock), never less; other tasklets run meanwhile. Called by a main tasklet with
+ * nothing else runnable, the OS thread sleeps until the deadline (or until another thread
+ * sends it work). A sleeping tasklet is blocked (slp_tasklet_blocked is true); sleepers
+ * with equal deadlines wake in the order they went to sleep, and a woken sleeper is appended
+ * to the run queue. slp_run returns when only sleepers are left (call it again next frame);
+ * slp_run_wait sleeps the thread until the earliest of them. `ns` 0 yields exactly like
+ * slp_schedule. A sleeping main tasklet never gets SLP_E_DEADLOCK.
+ * Returns SLP_OK; SLP_E_INVALID (`ns` < 0); SLP_E_KILLED or a thrown code (the sleep ends
+ * early); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP; SLP_E_STATE inside a callback.
+ */
+slp_status slp_sleep(int64_t ns);
+
+/**
+ * Installs a host clock for the calling thread's scheduler (game time that can pause or
+ * scale): the deadlines of that thread's slp_sleep calls, channel timeouts, select timeouts
+ * and SLP_WATCHDOG_TIME budgets are read on `fn(user_data)`. NULL restores the default
+ * monotonic clock. Install it before timers are pending: pending deadlines keep their values
+ * and are read on the new clock. Due timers fire whenever the scheduler runs (every
+ * slp_run*, every switch), so a host that advances game time once per frame and then calls
+ * slp_run sees its sleepers wake on game time. A thread parked in the OS (a main tasklet
+ * waiting alone, slp_run_wait) counts the remaining host-clock time as real time (1:1) and
+ * re-reads the clock when it wakes: while game time is paused the sleepers are not woken
+ * (the thread waits again); if game time runs faster than real time, the OS wake-up comes
+ * late by that factor — drive such a clock from the thread's own loop. `fn` runs on this
+ * thread inside libslp calls, like any callback. Returns SLP_OK.
+ *
+ * # Safety
+ * `fn_`: NULL or a function that is safe to call with `user_data` on this thread.
+ */
+slp_status slp_set_clock(slp_clock_fn fn_, void *user_data);
+
+/**
+ * The calling thread's scheduler clock, in nanoseconds: the host clock installed with
+ * slp_set_clock, or the monotonic clock (its origin is unspecified but fixed for the
+ * process). Creates the scheduler if needed; 0 if it cannot.
+ */
+int64_t slp_now(void);
+
+/**
  * Makes the slp_run_wait of thread `thread_id` (see slp_thread_id) return SLP_OK: at once if
  * it is waiting, else when it next calls slp_run_wait (the request is kept until then). Any
  * thread. Returns SLP_OK, or SLP_E_INVALID when no live libslp scheduler has that id.
@@ -963,7 +1177,10 @@ int64_t slp_tasklet_thread_id(const struct slp_tasklet *t);
 
 /**
  * Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on
- * the current tasklet, no preemption interrupts it (Stackless `set_atomic`).
+ * the running tasklet, the watchdog does not interrupt it (Stackless `set_atomic`, the seed's
+ * critical sections): an interrupt that came due meanwhile fires inside the call that clears
+ * the flag on the running tasklet (that call returns once the tasklet is resumed; a kill
+ * received while it was paused is then delivered by its next blocking call). Any thread.
  *
  * # Safety
  * `t`: NULL or a live handle the caller holds a reference to.

@@ -13,3 +13,5 @@ pub mod sched;
 pub mod stack;
 pub mod status;
 pub mod tasklet;
+pub mod timer;
+pub mod watchdog;

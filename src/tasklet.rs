@@ -96,6 +96,18 @@ impl State {
     }
 }
 
+/// What a Blocked tasklet waits on.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum WaitOn {
+    Nothing,
+    /// One channel (`blocked_on`), possibly with a deadline (a timer).
+    Channel,
+    /// Its timer only (slp_sleep).
+    Sleep,
+    /// Several channels (slp_select), possibly with a deadline.
+    Select,
+}
+
 /// A set of states, the `from` side of a transition.
 #[derive(Copy, Clone, PartialEq, Eq)]
 pub struct States(u8);
@@ -183,6 +195,15 @@ pub struct Tasklet {
     pub(crate) pending_is_exc: Cell<bool>,
     /// Data of the last user exception delivered to this tasklet (`slp_exception_data`).
     pub(crate) exc_data: Cell<*mut c_void>,
+    /// The case of its select that a partner completed (written by the claiming partner
+    /// under that channel's lock).
+    pub(crate) xfer_case: AtomicUsize,
+    /// The cases of the select it is blocked in (owner only; null when not selecting).
+    pub(crate) sel_cases: Cell<(*mut crate::channel::select::SelectCase, usize)>,
+    /// Its timer's index in the owner's timer heap + 1, 0 for none (owner only).
+    pub(crate) timer_slot: Cell<usize>,
+    /// What a Blocked tasklet waits on (owner only).
+    pub(crate) waiting: Cell<WaitOn>,
     /// Channel this tasklet waits on (null if not blocked on a channel).
     pub(crate) blocked_on: AtomicPtr<Channel>,
     /// Value handed over by a channel partner, and the status of the transfer.
@@ -247,6 +268,10 @@ impl Tasklet {
                 pending_data: Cell::new(ptr::null_mut()),
                 pending_is_exc: Cell::new(false),
                 exc_data: Cell::new(ptr::null_mut()),
+                xfer_case: AtomicUsize::new(0),
+                sel_cases: Cell::new((ptr::null_mut(), 0)),
+                timer_slot: Cell::new(0),
+                waiting: Cell::new(WaitOn::Nothing),
                 blocked_on: AtomicPtr::new(ptr::null_mut()),
                 xfer: AtomicPtr::new(ptr::null_mut()),
                 xfer_status: AtomicI32::new(0),

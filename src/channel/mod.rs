@@ -22,9 +22,13 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use crate::sched::callback::{self, Callback};
-use crate::sched::{usable, Scheduler};
-use crate::status::*;
+use crate::sched::Scheduler;
 use crate::tasklet::{self, State, States, Tasklet};
+
+pub mod select;
+mod transfer;
+
+pub use transfer::{receive, remove_waiter, send, shutdown, Pairing};
 
 /// Orders channel frees against waiter removals by threads that did not pair the waiter
 /// (see the module docs).
@@ -32,15 +36,6 @@ static FREE_LOCK: RwLock<()> = RwLock::new(());
 
 const BLOCKED: States = States::of(&[State::Blocked]);
 const RUNNABLE: States = States::of(&[State::Runnable]);
-
-/// How a completed transfer goes on: is the partner on the caller's thread, does it run
-/// first (the preference), or does the caller schedule (schedule_all)?
-#[derive(Copy, Clone)]
-pub struct Pairing {
-    pub local: bool,
-    pub first: bool,
-    pub all: bool,
-}
 
 /// What travels over a channel: a value or a user exception.
 #[derive(Copy, Clone)]
@@ -53,6 +48,10 @@ struct Waiter {
     t: *mut Tasklet,
     /// For a waiting sender: what it sends.
     item: Item,
+    /// The waiter is a selector (slp_select): it must be claimed before it is paired, and
+    /// `case` is the index of its case on this channel.
+    sel: bool,
+    case: u32,
 }
 
 struct ChanState {
@@ -174,7 +173,11 @@ impl std::fmt::Display for DescribeWait {
             };
             let ch = (*self.0).blocked_on.load(Ordering::Acquire) as *const Channel;
             if ch.is_null() {
-                return f.write_str("blocked");
+                return f.write_str(match (*self.0).waiting.get() {
+                    crate::tasklet::WaitOn::Sleep => "sleeping",
+                    crate::tasklet::WaitOn::Select => "blocked in slp_select",
+                    _ => "blocked",
+                });
             }
             match (*ch).st.try_lock() {
                 Some(st) => write!(
@@ -210,287 +213,6 @@ unsafe fn announce(s: &Scheduler, ch: *const Channel, me: *mut Tasklet, sending:
             }
         };
         f(ch as *mut Channel, me, sending, will_block, ud as *mut c_void);
-    }
-}
-
-/// Adds a waiter (all waiters go the same direction); SLP_E_NOMEM when the queue cannot grow.
-#[inline(always)]
-fn push_waiter(st: &mut ChanState, w: Waiter, senders: bool) -> Result<(), Status> {
-    if st.waiters.len() == st.waiters.capacity() && st.waiters.try_reserve(1).is_err() {
-        return Err(fail(E_NOMEM, "out of memory queueing a channel waiter"));
-    }
-    if st.waiters.is_empty() {
-        st.senders = senders;
-    }
-    st.waiters.push_back(w);
-    Ok(())
-}
-
-/// Pops the first waiter; returns whether the channel must be freed (after unlocking): it
-/// was orphaned and this was its last waiter.
-#[inline]
-fn pop_waiter(st: &mut ChanState) -> (Option<Waiter>, bool) {
-    let w = st.waiters.pop_front();
-    let free_it = st.orphaned && st.waiters.is_empty();
-    (w, free_it)
-}
-
-/// Takes `t` off the channel it waits on, if any (kill, throw, deadlock delivery, thread
-/// exit); the balance follows. Safe from any thread: the waiter list and `blocked_on` change
-/// only under the channel's lock, so a partner that already paired `t` wins and this does
-/// nothing.
-///
-/// A removed waiter becomes Runnable (not linked: the caller links it or posts it).
-///
-/// # Safety
-/// `t` is a live tasklet (the caller holds a reference); no channel lock is held.
-pub unsafe fn remove_waiter(t: *mut Tasklet) {
-    let free_it = {
-        // Shared: the channel read from `blocked_on` cannot be freed until this is dropped.
-        let _shared = FREE_LOCK.read();
-        let ch = (*t).blocked_on.load(Ordering::Acquire) as *const Channel;
-        if ch.is_null() {
-            return;
-        }
-        let mut st = (*ch).st.lock();
-        if !ptr::eq((*t).blocked_on.load(Ordering::Relaxed), ch) {
-            return; // paired (or removed) meanwhile
-        }
-        if let Some(i) = st.waiters.iter().position(|w| w.t == t) {
-            st.waiters.remove(i);
-        }
-        (*t).blocked_on.store(ptr::null_mut(), Ordering::Release);
-        let _ = (*t).try_transition(BLOCKED, State::Runnable);
-        (st.orphaned && st.waiters.is_empty()).then_some(ch)
-    };
-    if let Some(ch) = free_it {
-        free(ch);
-    }
-}
-
-/// The waiter `t` leaves the channel paired (channel lock held): Blocked → Runnable, and a
-/// reference for the message to its owner when it lives on another thread.
-///
-/// # Safety
-/// `t` is a waiter just taken off a channel whose lock the caller holds; `s` is the calling thread's scheduler.
-#[inline(always)]
-unsafe fn unblock_paired(local: bool, t: *mut Tasklet) {
-    // A plain transition, no compare-and-swap: a Blocked tasklet's state changes only under
-    // the lock of the channel it waits on, which the caller holds.
-    (*t).transition(BLOCKED, State::Runnable);
-    if !local {
-        tasklet::retain(t);
-    }
-}
-
-/// Whether the partner of an operation in direction `send` runs first under `preference`:
-/// -1 prefers the receiver, 1 the sender.
-#[inline]
-fn partner_first(preference: i32, send: bool) -> bool {
-    if send {
-        preference < 0
-    } else {
-        preference > 0
-    }
-}
-
-/// Hands `item` to a waiting receiver (channel lock held).
-///
-/// # Safety
-/// `r` is a receiving waiter just taken off the channel whose lock the caller holds.
-#[inline]
-unsafe fn give_to_receiver(local: bool, r: *mut Tasklet, item: Item) {
-    match item {
-        Item::Value(v) => {
-            (*r).xfer.store(v, Ordering::Relaxed);
-            (*r).xfer_status.store(OK, Ordering::Relaxed);
-        }
-        Item::Exception(code, data) => {
-            (*r).xfer_data.store(data, Ordering::Relaxed);
-            (*r).xfer_status.store(code, Ordering::Relaxed);
-        }
-    }
-    (*r).blocked_on.store(ptr::null_mut(), Ordering::Release);
-    unblock_paired(local, r);
-}
-
-/// Tells a waiting sender its value was taken (channel lock held).
-///
-/// # Safety
-/// `w` is a sending waiter just taken off the channel whose lock the caller holds.
-#[inline]
-unsafe fn release_sender(local: bool, w: *mut Tasklet) {
-    (*w).xfer_status.store(OK, Ordering::Relaxed);
-    (*w).blocked_on.store(ptr::null_mut(), Ordering::Release);
-    unblock_paired(local, w);
-}
-
-/// Who runs next after pairing with waiter `t`. Only a partner on the caller's own thread
-/// switches locally; one on another thread goes back to its owner and the caller continues.
-///
-/// # Safety
-/// `t` is a waiter of the channel whose lock the caller holds (so it is live).
-#[inline(always)]
-unsafe fn order(s: &Scheduler, st: &ChanState, t: *mut Tasklet, send: bool) -> Pairing {
-    if s.owns(&*t) {
-        Pairing { local: true, first: partner_first(st.preference, send), all: st.schedule_all }
-    } else {
-        Pairing { local: false, first: false, all: false }
-    }
-}
-
-/// Sends `item`; blocks when no receiver waits and the buffer (if any) is full.
-///
-/// # Safety
-/// `ch` is a live channel the caller holds a reference to.
-#[inline(always)]
-pub unsafe fn send(ch: *const Channel, item: Item) -> Status {
-    let s = match usable() {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let me = s.running();
-    announce(s, ch, me, true);
-    let mut st = (*ch).st.lock();
-    if !st.waiters.is_empty() && !st.senders {
-        let r = st.waiters.front().unwrap().t;
-        let p = order(s, &st, r, true);
-        if let Err(e) = s.would_switch(p.first, p.all) {
-            return e;
-        }
-        let (_, free_it) = pop_waiter(&mut st);
-        give_to_receiver(p.local, r, item);
-        drop(st);
-        if free_it {
-            free(ch);
-        }
-        s.wake_partner(r, p);
-        return OK;
-    }
-    if !st.closing && (st.buf.len() as u64) < st.capacity as u64 {
-        // A closing channel's queue does not grow (Stackless close()).
-        if st.buf.try_reserve(1).is_err() {
-            return fail(E_NOMEM, "out of memory growing a buffered channel");
-        }
-        st.buf.push_back(item);
-        return OK;
-    }
-    // No partner: block.
-    if (*me).block_trap.load(Ordering::Relaxed) {
-        return fail(E_WOULD_BLOCK, "send would block and block_trap is set");
-    }
-    if st.closing {
-        return fail(E_CLOSED, "send on a closed channel with no receiver");
-    }
-    if let Err(e) = s.check_block() {
-        return e;
-    }
-    if let Err(e) = push_waiter(&mut st, Waiter { t: me, item }, true) {
-        return e;
-    }
-    (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
-    (*me).transition(RUNNABLE, State::Blocked);
-    drop(st);
-    match s.park() {
-        Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while sending"),
-        Ok(st) | Err(st) => st,
-    }
-}
-
-/// Receives into `*out`; blocks when nothing is buffered and no sender waits.
-///
-/// # Safety
-/// `ch` is a live channel the caller holds a reference to.
-#[inline(always)]
-pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void) -> Status {
-    let s = match usable() {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let me = s.running();
-    announce(s, ch, me, false);
-    let mut st = (*ch).st.lock();
-    let item;
-    if let Some(front) = st.buf.front().copied() {
-        // Buffered item; a waiting sender refills the buffer.
-        let mut partner = None;
-        if !st.waiters.is_empty() && st.senders {
-            let w = st.waiters.front().unwrap().t;
-            let p = order(s, &st, w, false);
-            if let Err(e) = s.would_switch(p.first, p.all) {
-                return e;
-            }
-            partner = Some(p);
-        }
-        st.buf.pop_front();
-        item = front;
-        if let Some(p) = partner {
-            let (w, free_it) = pop_waiter(&mut st);
-            let w = w.unwrap();
-            st.buf.push_back(w.item);
-            release_sender(p.local, w.t);
-            drop(st);
-            if free_it {
-                free(ch);
-            }
-            s.wake_partner(w.t, p);
-        } else {
-            drop(st);
-        }
-    } else if !st.waiters.is_empty() && st.senders {
-        let w = st.waiters.front().unwrap().t;
-        let p = order(s, &st, w, false);
-        if let Err(e) = s.would_switch(p.first, p.all) {
-            return e;
-        }
-        let (w, free_it) = pop_waiter(&mut st);
-        let w = w.unwrap();
-        release_sender(p.local, w.t);
-        item = w.item;
-        drop(st);
-        if free_it {
-            free(ch);
-        }
-        s.wake_partner(w.t, p);
-    } else {
-        if (*me).block_trap.load(Ordering::Relaxed) {
-            return fail(E_WOULD_BLOCK, "receive would block and block_trap is set");
-        }
-        if st.closing {
-            return fail(E_CLOSED, "receive on a closed channel with nothing to receive");
-        }
-        if let Err(e) = s.check_block() {
-            return e;
-        }
-        if let Err(e) = push_waiter(&mut st, Waiter { t: me, item: Item::Value(ptr::null_mut()) }, false) {
-            return e;
-        }
-        (*me).blocked_on.store(ch as *mut Channel, Ordering::Release);
-        (*me).transition(RUNNABLE, State::Blocked);
-        drop(st);
-        return match s.park() {
-            Ok(OK) => {
-                *out = (*me).xfer.load(Ordering::Relaxed);
-                OK
-            }
-            Ok(E_CLOSED) => fail(E_CLOSED, "channel shut down while receiving"),
-            Ok(code) => {
-                // A user exception sent over the channel.
-                (*me).exc_data.set((*me).xfer_data.load(Ordering::Relaxed));
-                code
-            }
-            Err(pending) => pending,
-        };
-    }
-    match item {
-        Item::Value(v) => {
-            *out = v;
-            OK
-        }
-        Item::Exception(code, data) => {
-            (*me).exc_data.set(data);
-            code
-        }
     }
 }
 
@@ -559,37 +281,6 @@ pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
         }
         None => ptr::null_mut(),
     }
-}
-
-/// Closes the channel and wakes every waiter with `SLP_E_CLOSED` (buffered items stay for
-/// receivers to drain). Waiters of other threads go back to their owners' queues.
-///
-/// # Safety
-/// `ch` is a live channel the caller holds a reference to.
-pub unsafe fn shutdown(ch: *const Channel) -> Status {
-    let s = match usable() {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let (woken, orphaned) = {
-        let mut st = (*ch).st.lock();
-        st.closing = true;
-        // The waiters move out of the channel's queue into this one (no allocation).
-        let woken = std::mem::take(&mut st.waiters);
-        for w in &woken {
-            (*w.t).xfer_status.store(E_CLOSED, Ordering::Relaxed);
-            (*w.t).blocked_on.store(ptr::null_mut(), Ordering::Release);
-            unblock_paired(s.owns(&*w.t), w.t);
-        }
-        (woken, st.orphaned)
-    };
-    for w in &woken {
-        s.wake_appended(w.t);
-    }
-    if orphaned && !woken.is_empty() {
-        free(ch);
-    }
-    OK
 }
 
 #[cfg(test)]

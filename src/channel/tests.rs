@@ -1,5 +1,6 @@
 //! Channel queue internals (waiters, balance, buffer), driven through the C API.
 use super::*;
+use crate::status::*;
 use crate::ffi::channel::*;
 use crate::ffi::scheduler::*;
 use crate::ffi::tasklet::*;
@@ -57,13 +58,13 @@ fn buffer_counts_in_balance_and_refills_from_blocked_senders() {
         assert!(!slp_tasklet_alive(a));
         assert!(slp_tasklet_blocked(b));
         let mut v = ptr::null_mut();
-        assert_eq!(receive(ch, &mut v), OK);
+        assert_eq!(receive(ch, &mut v, -1), OK);
         assert_eq!(v as usize, 7);
         // b's value moved into the buffer and b was woken.
         assert_eq!(balance(ch), 1);
         assert!(!slp_tasklet_blocked(b));
         assert_eq!(slp_run(), OK);
-        assert_eq!(receive(ch, &mut v), OK);
+        assert_eq!(receive(ch, &mut v, -1), OK);
         assert_eq!(balance(ch), 0);
         slp_tasklet_release(a);
         slp_tasklet_release(b);

@@ -5,6 +5,7 @@ use std::ptr;
 
 use super::boundary::nonnull;
 use super::{ffi_boundary, ffi_status, slp_status};
+use crate::channel::select::{self, SelectCase};
 use crate::channel::{self, Channel, Item};
 use crate::status::*;
 use crate::tasklet::Tasklet;
@@ -136,7 +137,7 @@ pub unsafe extern "C" fn slp_channel_release(ch: *mut Channel) {
 pub unsafe extern "C" fn slp_channel_send(ch: *mut Channel, value: *mut c_void) -> slp_status {
     ffi_status!("slp_channel_send", {
         let ch = nonnull(ch, "slp_channel_send", "ch")?;
-        Ok(channel::send(ch, Item::Value(value)))
+        Ok(channel::send(ch, Item::Value(value), -1))
     })
 }
 
@@ -156,11 +157,118 @@ pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_
         let ch = nonnull(ch, "slp_channel_receive", "ch")?;
         nonnull(out, "slp_channel_receive", "out")?;
         let mut v = ptr::null_mut();
-        let s = channel::receive(ch, &mut v);
+        let s = channel::receive(ch, &mut v, -1);
         if s == OK {
             *out = v;
         }
         Ok(s)
+    })
+}
+
+/// Like slp_channel_send, with a deadline: `timeout_ns` < 0 waits without limit (exactly
+/// slp_channel_send); 0 polls: the value passes only if a receiver waits or the buffer has
+/// room, else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
+/// the thread's scheduler clock (see slp_set_clock). On expiry the caller has left the channel
+/// (the balance is back) and the value is still the caller's: nobody received it. A main
+/// tasklet with a finite timeout never gets SLP_E_DEADLOCK: its thread sleeps until a partner
+/// comes or the deadline passes. Any thread, partners on any thread.
+/// Returns as slp_channel_send, plus SLP_E_TIMEOUT.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to.
+#[no_mangle]
+pub unsafe extern "C" fn slp_channel_send_timeout(
+    ch: *mut Channel,
+    value: *mut c_void,
+    timeout_ns: i64,
+) -> slp_status {
+    ffi_status!("slp_channel_send_timeout", {
+        let ch = nonnull(ch, "slp_channel_send_timeout", "ch")?;
+        Ok(channel::send(ch, Item::Value(value), timeout_ns))
+    })
+}
+
+/// Like slp_channel_receive, with a deadline (see slp_channel_send_timeout): < 0 waits
+/// without limit, 0 polls (SLP_E_TIMEOUT when nothing is there to receive, nothing changed),
+/// > 0 blocks at most that long; on expiry the caller has left the channel and `*out` is not
+/// written. Returns as slp_channel_receive, plus SLP_E_TIMEOUT.
+///
+/// # Safety
+/// `ch`: NULL or a live handle the caller holds a reference to; `out`: NULL or valid for the
+/// reads and writes this call documents.
+#[no_mangle]
+pub unsafe extern "C" fn slp_channel_receive_timeout(
+    ch: *mut Channel,
+    out: *mut *mut c_void,
+    timeout_ns: i64,
+) -> slp_status {
+    ffi_status!("slp_channel_receive_timeout", {
+        let ch = nonnull(ch, "slp_channel_receive_timeout", "ch")?;
+        nonnull(out, "slp_channel_receive_timeout", "out")?;
+        let mut v = ptr::null_mut();
+        let s = channel::receive(ch, &mut v, timeout_ns);
+        if s == OK {
+            *out = v;
+        }
+        Ok(s)
+    })
+}
+
+/// slp_select_case.op: send `value` on `channel`.
+pub const SLP_SELECT_SEND: i32 = 1;
+/// slp_select_case.op: receive from `channel`; `value` receives the value.
+pub const SLP_SELECT_RECEIVE: i32 = 2;
+/// slp_select_case.op: wait until `signal` goes (mo-threads Signal). Not supported by this
+/// version: slp_select returns SLP_E_INVALID for it.
+pub const SLP_SELECT_SIGNAL: i32 = 3;
+
+// The C constants are the core's.
+const _: () = assert!(
+    SLP_SELECT_SEND == select::SELECT_SEND
+        && SLP_SELECT_RECEIVE == select::SELECT_RECEIVE
+        && SLP_SELECT_SIGNAL == select::SELECT_SIGNAL
+);
+
+/// Waits on several cases until one completes or the timeout passes (Go's select over
+/// Stackless channels). A case is *ready* when it could complete without blocking: a receive
+/// with a blocked sender or a buffered value, a send with a blocked receiver or buffer room,
+/// or a channel case whose channel is closing with nothing to pair (that case completes with
+/// SLP_E_CLOSED). The first ready case in array order completes, exactly like a plain send or
+/// receive (same preference rules). `*index` is written whenever a case completed: the call
+/// returns SLP_OK, a user exception code (a receive case got slp_channel_send_exception; see
+/// slp_exception_data) or SLP_E_CLOSED; a receive case's `value` receives the value.
+/// Nothing ready: `timeout_ns` 0 returns SLP_E_TIMEOUT at once (a poll); otherwise the caller
+/// blocks as a waiter on every enabled case — each channel's balance counts it — until one
+/// completes, then leaves the others (their balances back). A send case that did not complete
+/// keeps its value (nobody received it). A partner pairing with a waiting selector follows
+/// the channel's preference exactly as with a plain waiter; across threads nothing switches
+/// locally. The timeout passed: SLP_E_TIMEOUT, nothing changed, `*index` untouched.
+/// NULL channels disable their cases; no enabled case and no finite timeout is
+/// SLP_E_DEADLOCK, as is a wait nothing could end (see "Deadlock detection"). block_trap,
+/// switch_trap, kills and throws apply as to any blocking call; a selector killed from another
+/// thread leaves its channels when its own thread applies the kill. The channel callback is
+/// not called for select. The idiom for a worker loop (with the threads toolkit): select over
+/// a work channel and the thread's please_stop signal.
+/// Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op,
+/// or an SLP_SELECT_SIGNAL case (not supported by this version).
+///
+/// # Safety
+/// `cases`: NULL or valid for `n` reads and writes, its channels NULL or live handles the
+/// caller holds references to for the whole call; `index`: NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn slp_select(
+    cases: *mut SelectCase,
+    n: usize,
+    timeout_ns: i64,
+    index: *mut usize,
+) -> slp_status {
+    ffi_status!("slp_select", {
+        let index = nonnull(index, "slp_select", "index")? as *mut usize;
+        if n > 0 {
+            nonnull(cases, "slp_select", "cases")?;
+        }
+        select::validate(cases, n)?;
+        Ok(select::select(cases, n, timeout_ns, &mut *index))
     })
 }
 
@@ -184,7 +292,7 @@ pub unsafe extern "C" fn slp_channel_send_exception(
                 format_args!("slp_channel_send_exception: code {code} must be > 0"),
             ));
         }
-        Ok(channel::send(ch, Item::Exception(code, data)))
+        Ok(channel::send(ch, Item::Exception(code, data), -1))
     })
 }
 
@@ -212,7 +320,7 @@ pub unsafe extern "C" fn slp_channel_send_sequence(
             return Err(fail(E_INVALID, "slp_channel_send_sequence: values is NULL"));
         }
         for i in 0..n {
-            let s = channel::send(ch, Item::Value(*values.add(i)));
+            let s = channel::send(ch, Item::Value(*values.add(i)), -1);
             if s != OK {
                 *sent = i;
                 return Ok(fail(

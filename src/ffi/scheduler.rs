@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_void};
 
+use super::boundary::nonnull;
 use super::{ffi_boundary, ffi_status, slp_status, SLP_OK};
 use crate::sched::exit::{self, Refused};
 use crate::sched::{self, sched, usable};
@@ -118,6 +119,127 @@ pub extern "C" fn slp_run_for(budget_ns: i64) -> slp_status {
 #[no_mangle]
 pub extern "C" fn slp_run_wait(timeout_ns: i64) -> slp_status {
     ffi_status!("slp_run_wait", { Ok(unsafe { usable()?.run_wait(timeout_ns) }) })
+}
+
+/// slp_run_watchdog flags: the budget is nanoseconds of the scheduler's clock (see
+/// slp_set_clock), checked at slp_tick points, instead of ticks.
+pub const SLP_WATCHDOG_TIME: u32 = 1;
+/// slp_run_watchdog flags: when the budget is used up nothing is removed; the run returns at
+/// the tasklet's next switch (Stackless's soft interrupt).
+pub const SLP_WATCHDOG_SOFT: u32 = 2;
+/// slp_run_watchdog flags: one budget for the whole call, shared by every tasklet it runs,
+/// instead of one per switch (Stackless's totaltimeout).
+pub const SLP_WATCHDOG_TOTAL: u32 = 4;
+
+const _: () = assert!(
+    SLP_WATCHDOG_TIME == crate::watchdog::TIME
+        && SLP_WATCHDOG_SOFT == crate::watchdog::SOFT
+        && SLP_WATCHDOG_TOTAL == crate::watchdog::TOTAL
+);
+
+/// Runs like slp_run, but preempts a tasklet that does not yield: once the running tasklet
+/// has used `budget` ticks at its slp_tick(n) calls (ticks are summed; SLP_WATCHDOG_TIME:
+/// `budget` nanoseconds instead), it is interrupted inside the slp_tick call that reaches the
+/// budget — removed from the run queue (alive, paused) — and the run returns SLP_OK with the
+/// tasklet in `*interrupted` as a new reference (Stackless `run(instructionCount)`; the
+/// caller typically re-inserts it and calls again, the seed's preemptive() loop:
+/// `while (slp_runcount() > 1) { slp_run_watchdog(1000, 0, &t); if (t) { slp_tasklet_insert(t);
+/// slp_tasklet_release(t); } }`). `*interrupted` is NULL when the run ended because nothing
+/// was runnable, and after a soft stop. The budget restarts at every switch into a tasklet
+/// unless SLP_WATCHDOG_TOTAL. SLP_WATCHDOG_SOFT: nothing is removed; the run returns at the
+/// tasklet's next switch. A tasklet whose budget runs out while its `atomic` flag is set is
+/// not interrupted then: the interrupt fires inside the slp_tasklet_set_atomic(t, false) call
+/// that clears it. A tasklet that yields in time, or never calls slp_tick, is never
+/// interrupted. When an interrupted tasklet is resumed, its slp_tick returns SLP_OK (or
+/// SLP_E_KILLED / the thrown code if it was killed or thrown to meanwhile). The run queue's
+/// order is kept: the tasklet that would have run next runs first in the next call.
+/// `budget` 0 means no limit (exactly slp_run). Main tasklet only, outside any run.
+/// Returns SLP_OK (`*interrupted` written: the tasklet or NULL); a tasklet's uncaught error
+/// (as slp_run; `*interrupted` not written); SLP_E_INVALID (`interrupted` NULL, unknown flag
+/// bits); SLP_E_STATE (not the main tasklet, or inside a run); SLP_E_SWITCH_TRAP.
+///
+/// # Safety
+/// `interrupted`: NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn slp_run_watchdog(
+    budget: u64,
+    flags: u32,
+    interrupted: *mut *mut Tasklet,
+) -> slp_status {
+    ffi_status!("slp_run_watchdog", {
+        let out = nonnull(interrupted, "slp_run_watchdog", "interrupted")? as *mut *mut Tasklet;
+        let known = SLP_WATCHDOG_TIME | SLP_WATCHDOG_SOFT | SLP_WATCHDOG_TOTAL;
+        if flags & !known != 0 {
+            return Err(fail(E_INVALID, format_args!("slp_run_watchdog: unknown flags {flags:#x}")));
+        }
+        let (st, t) = usable()?.run_watchdog(budget, flags);
+        if st == SLP_OK {
+            *out = t;
+        }
+        Ok(st)
+    })
+}
+
+/// A preemption point: adds `n` ticks to the running tasklet's watchdog budget (see
+/// slp_run_watchdog); the tasklet may be interrupted inside this call. Call it from long
+/// loops and from an embedded interpreter's instruction hook (a Lua count hook, say), where
+/// Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing
+/// and costs one load and a compare. `n` 0 is a check point for SLP_WATCHDOG_TIME budgets.
+/// Returns SLP_OK, or — after an interrupt, when the tasklet is resumed — SLP_E_KILLED or a
+/// thrown code if it was killed or thrown to while it was paused.
+#[no_mangle]
+pub extern "C" fn slp_tick(n: u32) -> slp_status {
+    ffi_boundary!("slp_tick", { crate::watchdog::tick(n) })
+}
+
+/// Blocks the calling tasklet for at least `ns` nanoseconds of its scheduler's clock (see
+/// slp_set_clock), never less; other tasklets run meanwhile. Called by a main tasklet with
+/// nothing else runnable, the OS thread sleeps until the deadline (or until another thread
+/// sends it work). A sleeping tasklet is blocked (slp_tasklet_blocked is true); sleepers
+/// with equal deadlines wake in the order they went to sleep, and a woken sleeper is appended
+/// to the run queue. slp_run returns when only sleepers are left (call it again next frame);
+/// slp_run_wait sleeps the thread until the earliest of them. `ns` 0 yields exactly like
+/// slp_schedule. A sleeping main tasklet never gets SLP_E_DEADLOCK.
+/// Returns SLP_OK; SLP_E_INVALID (`ns` < 0); SLP_E_KILLED or a thrown code (the sleep ends
+/// early); SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP; SLP_E_STATE inside a callback.
+#[no_mangle]
+pub extern "C" fn slp_sleep(ns: i64) -> slp_status {
+    ffi_status!("slp_sleep", { Ok(unsafe { usable()?.sleep(ns) }) })
+}
+
+/// A host clock: returns the current time in nanoseconds, never decreasing (it may stand
+/// still, e.g. while game time is paused).
+pub type slp_clock_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i64>;
+
+/// Installs a host clock for the calling thread's scheduler (game time that can pause or
+/// scale): the deadlines of that thread's slp_sleep calls, channel timeouts, select timeouts
+/// and SLP_WATCHDOG_TIME budgets are read on `fn(user_data)`. NULL restores the default
+/// monotonic clock. Install it before timers are pending: pending deadlines keep their values
+/// and are read on the new clock. Due timers fire whenever the scheduler runs (every
+/// slp_run*, every switch), so a host that advances game time once per frame and then calls
+/// slp_run sees its sleepers wake on game time. A thread parked in the OS (a main tasklet
+/// waiting alone, slp_run_wait) counts the remaining host-clock time as real time (1:1) and
+/// re-reads the clock when it wakes: while game time is paused the sleepers are not woken
+/// (the thread waits again); if game time runs faster than real time, the OS wake-up comes
+/// late by that factor — drive such a clock from the thread's own loop. `fn` runs on this
+/// thread inside libslp calls, like any callback. Returns SLP_OK.
+///
+/// # Safety
+/// `fn_`: NULL or a function that is safe to call with `user_data` on this thread.
+#[no_mangle]
+pub unsafe extern "C" fn slp_set_clock(fn_: slp_clock_fn, user_data: *mut c_void) -> slp_status {
+    ffi_status!("slp_set_clock", {
+        usable()?.set_clock(fn_.map(|f| (f, user_data as usize)));
+        Ok(SLP_OK)
+    })
+}
+
+/// The calling thread's scheduler clock, in nanoseconds: the host clock installed with
+/// slp_set_clock, or the monotonic clock (its origin is unspecified but fixed for the
+/// process). Creates the scheduler if needed; 0 if it cannot.
+#[no_mangle]
+pub extern "C" fn slp_now() -> i64 {
+    ffi_boundary!("slp_now", { sched().map_or(0, |s| s.now()) })
 }
 
 /// Makes the slp_run_wait of thread `thread_id` (see slp_thread_id) return SLP_OK: at once if

@@ -436,14 +436,17 @@ pub unsafe extern "C" fn slp_tasklet_thread_id(t: *const Tasklet) -> i64 {
 }
 
 /// Sets the tasklet's `atomic` flag and returns the old value (false for NULL). While set on
-/// the current tasklet, no preemption interrupts it (Stackless `set_atomic`).
+/// the running tasklet, the watchdog does not interrupt it (Stackless `set_atomic`, the seed's
+/// critical sections): an interrupt that came due meanwhile fires inside the call that clears
+/// the flag on the running tasklet (that call returns once the tasklet is resumed; a kill
+/// received while it was paused is then delivered by its next blocking call). Any thread.
 ///
 /// # Safety
 /// `t`: NULL or a live handle the caller holds a reference to.
 #[no_mangle]
 pub unsafe extern "C" fn slp_tasklet_set_atomic(t: *mut Tasklet, atomic: bool) -> bool {
     ffi_boundary!("slp_tasklet_set_atomic", {
-        !t.is_null() && (*t).atomic.swap(atomic, std::sync::atomic::Ordering::AcqRel)
+        !t.is_null() && crate::watchdog::set_atomic(t, atomic)
     })
 }
 

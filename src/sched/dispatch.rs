@@ -9,7 +9,7 @@ use corosensei::CoroutineResult;
 
 use crate::channel;
 use crate::status::*;
-use crate::tasklet::{self, State, States, Tasklet};
+use crate::tasklet::{self, State, States, Tasklet, WaitOn};
 
 use super::census::Woke;
 use super::Scheduler;
@@ -100,6 +100,9 @@ impl Scheduler {
             if self.shared.has_mail() {
                 self.drain_inbox();
             }
+            if self.armed.get() != 0 {
+                self.fire_due();
+            }
             match self.decide() {
                 Decision::Resume(t) => self.resume(t),
                 Decision::Return(s) => return s,
@@ -139,11 +142,20 @@ impl Scheduler {
     /// # Safety
     /// On the main stack, inside `main_loop`, with nothing runnable.
     unsafe fn idle(&self) -> Option<Status> {
-        let deadline = self.run.wait_deadline();
+        let run_deadline = self.run.wait_deadline();
+        let deadline = match (run_deadline, self.timer_os_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match self.shared.wait_for_work(deadline, self.run.waiting()) {
             Woke::Mail => None,
             Woke::WakeupRequest => Some(OK),
-            Woke::Deadline => Some(E_TIMEOUT),
+            Woke::Deadline if run_deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+                Some(E_TIMEOUT)
+            }
+            // A timer's deadline (or a host clock that has not reached it yet): fire what is
+            // due and decide again.
+            Woke::Deadline => None,
             Woke::Deadlock => Some(self.deadlock()),
         }
     }
@@ -207,6 +219,9 @@ impl Scheduler {
             }
             (*t).mark_started();
             self.started.push(t);
+        }
+        if self.run.watchdog.active() {
+            self.run.watchdog.on_switch(self);
         }
         #[cfg(test)]
         super::tests::maybe_panic_in_dispatch();
@@ -318,13 +333,28 @@ impl Scheduler {
         true
     }
 
-    /// Removes `t` from whatever it is blocked on (the channel's balance follows); a blocked
-    /// `t` becomes Runnable (not yet linked: the caller links it).
+    /// Removes `t` from whatever it is blocked on — its channel (the balance follows), the
+    /// channels of its select, its sleep — and disarms its timer; a blocked `t` becomes
+    /// Runnable (not yet linked: the caller links it).
     ///
     /// # Safety
-    /// `t` is a live tasklet (the caller holds a reference); no channel lock is held.
+    /// `t` is a live tasklet of this thread (the caller holds a reference); no channel lock is
+    /// held.
     pub(crate) unsafe fn unblock(&self, t: *mut Tasklet) {
-        channel::remove_waiter(t);
+        self.disarm(t);
+        match (*t).waiting.get() {
+            WaitOn::Sleep => {
+                if (*t).stored() == State::Blocked {
+                    (*t).transition(States::of(&[State::Blocked]), State::Runnable);
+                }
+            }
+            WaitOn::Select => {
+                channel::select::cancel_wait(t);
+            }
+            WaitOn::Channel | WaitOn::Nothing => {
+                channel::remove_waiter(t);
+            }
+        }
     }
 }
 

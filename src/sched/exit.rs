@@ -6,7 +6,6 @@
 use std::ptr;
 use std::sync::atomic::Ordering;
 
-use crate::channel;
 use crate::status::*;
 use crate::tasklet::{self, State, Tasklet};
 
@@ -51,7 +50,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
     let stubborn = if s.poisoned() { Vec::new() } else { kill_all(s) };
     let stubborn = if s.poisoned() { collect_started(s) } else { stubborn };
     for &t in &stubborn {
-        channel::remove_waiter(t);
+        s.unblock(t);
         if s.queue.contains(t) {
             s.queue.unlink(t);
         }

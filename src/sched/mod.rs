@@ -89,6 +89,11 @@ pub struct Scheduler {
     /// Registered with slp_thread_register.
     registered: Cell<bool>,
     pub pool: RefCell<StackPool>,
+    /// Pending timers (sleeps and deadlines of timed waits), and how many (read on hot paths).
+    pub(crate) timers: RefCell<crate::timer::Timers>,
+    pub(crate) armed: Cell<usize>,
+    /// The host clock (slp_set_clock), or None for the monotonic clock.
+    pub(crate) clock: Cell<Option<(crate::timer::ClockFn, usize)>>,
     pub switches: Cell<u64>,
     /// Reused buffer for draining the inbox (no allocation per drain).
     mail: RefCell<Vec<Msg>>,
@@ -217,6 +222,9 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
         tearing_down: Cell::new(false),
         registered: Cell::new(false),
         pool: RefCell::new(StackPool::default()),
+        timers: RefCell::new(crate::timer::Timers::default()),
+        armed: Cell::new(0),
+        clock: Cell::new(None),
         switches: Cell::new(0),
         mail: RefCell::new(Vec::new()),
         sched_cb: Cell::new(None),
@@ -294,7 +302,7 @@ impl Scheduler {
         Ok(())
     }
 
-    fn check_trap(&self) -> Result<(), Status> {
+    pub(crate) fn check_trap(&self) -> Result<(), Status> {
         if self.refusals.get() & REFUSE_TRAP != 0 {
             Err(fail(E_SWITCH_TRAP, "switch_trap is set on this thread: no switch allowed"))
         } else {

@@ -49,6 +49,15 @@ impl Scheduler {
         }
     }
 
+    /// Pauses the running tasklet (the watchdog's interrupt): it leaves the queue, the head
+    /// moves on.
+    ///
+    /// # Safety
+    /// On this thread, by the running tasklet (not main).
+    pub(crate) unsafe fn pause_running(&self) {
+        self.pause(self.running());
+    }
+
     /// Creates a tasklet owned by this thread: Runnable and appended, or Fresh when `paused`.
     ///
     /// # Safety
@@ -257,7 +266,11 @@ impl Scheduler {
             return s;
         }
         let me = self.running();
-        if me == self.main && (*me).next.get() == me && !self.shared.others_could_wake() {
+        if me == self.main
+            && (*me).next.get() == me
+            && self.armed.get() == 0
+            && !self.shared.others_could_wake()
+        {
             return fail(
                 E_DEADLOCK,
                 "deadlock: the main tasklet would pause with nothing else runnable and no other \
@@ -276,7 +289,7 @@ impl Scheduler {
     ///
     /// # Safety
     /// On the owner thread of the scheduler, by the running tasklet (or main inside the dispatch loop).
-    pub unsafe fn check_block(&self) -> Result<(), Status> {
+    pub unsafe fn check_block(&self, timed: bool) -> Result<(), Status> {
         let me = self.running();
         let p = (*me).pending.get();
         if p != OK {
@@ -287,7 +300,9 @@ impl Scheduler {
             self.check_trap()?;
         }
         let alone = (*me).next.get() == me;
-        if alone && !self.run.active() && !self.shared.has_mail() {
+        // A finite deadline (the caller's, or a timer of another tasklet here) will wake
+        // someone: no deadlock.
+        if alone && !timed && self.armed.get() == 0 && !self.run.active() && !self.shared.has_mail() {
             // Nothing else on this thread can run and no main waits in slp_run to take control
             // back: only another participating thread could wake the caller.
             let main_waits = me != self.main && !self.queue.contains(self.main);
@@ -320,6 +335,9 @@ impl Scheduler {
         let me = self.running();
         self.queue.unlink(me);
         let s = self.switch_away();
+        // Woken: by a partner, its deadline, a kill or a throw. A timer still armed goes.
+        self.disarm(me);
+        (*me).waiting.set(crate::tasklet::WaitOn::Nothing);
         if s != OK {
             return Err(s);
         }

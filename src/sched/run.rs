@@ -40,6 +40,8 @@ pub(crate) struct RunState {
     switched: Cell<u32>,
     /// An uncaught error (or a kill/throw of main) the call returns.
     error: Cell<Status>,
+    /// slp_run_watchdog's state (inactive in other runs).
+    pub(crate) watchdog: crate::watchdog::Watchdog,
 }
 
 impl RunState {
@@ -50,6 +52,7 @@ impl RunState {
             wait: Cell::new(Wait::No),
             switched: Cell::new(0),
             error: Cell::new(OK),
+            watchdog: crate::watchdog::Watchdog::new(),
         }
     }
 
@@ -63,7 +66,7 @@ impl RunState {
     /// back to the dispatch loop so that the budget is counted.
     #[inline]
     pub(crate) fn limited(&self) -> bool {
-        self.active.get() && !matches!(self.limit.get(), Limit::None)
+        self.active.get() && (!matches!(self.limit.get(), Limit::None) || self.watchdog.active())
     }
 
     /// Inside slp_run_wait: sleep for work instead of returning.
@@ -90,8 +93,8 @@ impl RunState {
     /// (`nothing_runnable`: there is no head)? Counts the switch when it goes on.
     #[inline(always)]
     pub(crate) fn stop_before(&self, shared: &Shared, nothing_runnable: bool) -> Option<Status> {
-        if self.error.get() != OK {
-            return Some(OK); // the run call reports it
+        if self.error.get() != OK || self.watchdog.stopping() {
+            return Some(OK); // the run call reports the error / the watchdog stopped the run
         }
         let waiting = self.wait.get() != Wait::No;
         if waiting && shared.take_wakeup_request() {
@@ -193,6 +196,14 @@ impl Scheduler {
     /// # Safety
     /// On this scheduler's thread (checked: main tasklet only).
     pub unsafe fn run(&self) -> Status {
+        self.run_with(Limit::None, Wait::No)
+    }
+
+    /// A plain run whose limits are the watchdog's (`watchdog.rs`).
+    ///
+    /// # Safety
+    /// As `run`.
+    pub(crate) unsafe fn run_budgeted(&self) -> Status {
         self.run_with(Limit::None, Wait::No)
     }
 
