@@ -107,6 +107,14 @@ static void check_no_timer_left_at(const char *file, int line) {
     slp_channel_release(ch);
 }
 
+/* Ends a tasklet a failed check left asleep, so that its struct can be reused. */
+static void kill_if_alive(slp_tasklet *t) {
+    if (t && slp_tasklet_alive(t)) {
+        slp_tasklet_kill(t, false);
+        slp_run();
+    }
+}
+
 /* ---- a host clock: game time the test sets by hand ---- */
 static int64_t fake_fn(void *ud) { return *(int64_t *)ud; }
 
@@ -196,6 +204,11 @@ TEST(sleepers_wake_by_deadline_then_fifo) {
     fake = 1100;
     CHECK_ST(slp_run(), SLP_OK);
     CHECK_LOG("rpqsu");
+    kill_if_alive(tp);
+    kill_if_alive(tq);
+    kill_if_alive(tr);
+    kill_if_alive(ts);
+    kill_if_alive(tu);
     slp_tasklet_release(tp);
     slp_tasklet_release(tq);
     slp_tasklet_release(tr);
@@ -211,9 +224,64 @@ TEST(sleepers_wake_by_deadline_then_fifo) {
     fake = 1200;
     CHECK_ST(slp_run(), SLP_OK);
     CHECK_LOG("op");
+    kill_if_alive(tp);
     slp_tasklet_release(tp);
     slp_tasklet_release(o);
     CHECK_ST(slp_set_clock(NULL, NULL), SLP_OK);
+}
+
+/* ============================================================================================
+ * Due timers fire whenever the scheduler runs: every run call fires a sleeper whose deadline
+ * passed, also when nothing else is runnable (the host's "call slp_run again next frame").
+ * ========================================================================================== */
+static slp_status run_kind(int k) {
+    slp_tasklet *t = NULL;
+    switch (k) {
+    case 0: return slp_run();
+    case 1: return slp_run_n(1);
+    case 2: return slp_run_for(-1);
+    case 3: return slp_run_for(10 * MS);
+    case 4: {
+        slp_status st = slp_run_watchdog(1000, 0, &t);
+        if (t) slp_tasklet_release(t);
+        return st;
+    }
+    default: return slp_run_wait(0) == SLP_E_TIMEOUT ? SLP_OK : -100;
+    }
+}
+
+TEST(every_run_fires_due_timers_with_nothing_else_runnable) {
+    watchdog(10);
+    static const char *names[] = {"slp_run", "slp_run_n(1)", "slp_run_for(-1)", "slp_run_for(10 ms)",
+                                  "slp_run_watchdog", "slp_run_wait(0)"};
+    for (int k = 0; k < 6; k++) {
+        /* the default clock: the deadline passes in real time while the host is elsewhere */
+        struct sl s;
+        sl_init(&s, 1 * MS, 0);
+        slp_tasklet *t = spawn_sleep(&s);
+        CHECK_ST(slp_run(), SLP_OK);
+        CHECK(s.started && !s.done);
+        sleep_ms(20);
+        CHECK_ST(run_kind(k), SLP_OK);
+        CHECK_MSG(s.done, "%s did not wake a sleeper 19 ms past its deadline (nothing else runnable)",
+                  names[k]);
+        kill_if_alive(t);
+        slp_tasklet_release(t);
+
+        /* a host clock advanced by the host between frames */
+        static int64_t fake = 1000;
+        CHECK_ST(slp_set_clock(fake_fn, &fake), SLP_OK);
+        sl_init(&s, 10, 0);
+        t = spawn_sleep(&s);
+        CHECK_ST(slp_run(), SLP_OK);
+        CHECK(s.started && !s.done);
+        fake += 100;
+        CHECK_ST(run_kind(k), SLP_OK);
+        CHECK_MSG(s.done, "%s did not wake a sleeper whose game-time deadline passed", names[k]);
+        kill_if_alive(t);
+        slp_tasklet_release(t);
+        CHECK_ST(slp_set_clock(NULL, NULL), SLP_OK);
+    }
 }
 
 /* ============================================================================================
@@ -701,6 +769,7 @@ TEST(host_clock_governs_sleepers) {
     CHECK_ST(s.st, SLP_OK);
     CHECK_LOG("s");
     CHECK(s.n1 - s.n0 >= 1000);
+    kill_if_alive(t);
     slp_tasklet_release(t);
 
     /* paused game time: slp_run_wait waits its real-time timeout, the sleeper stays asleep */
@@ -716,6 +785,7 @@ TEST(host_clock_governs_sleepers) {
     CHECK_ST(slp_run(), SLP_OK);
     CHECK(s.done);
     CHECK_ST(s.st, SLP_OK);
+    kill_if_alive(t);
     slp_tasklet_release(t);
     CHECK_ST(slp_set_clock(NULL, NULL), SLP_OK);
 

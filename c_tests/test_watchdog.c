@@ -119,6 +119,23 @@ static slp_tasklet *const NOT_WRITTEN = (slp_tasklet *)(intptr_t)0x7e7e7e70;
         CHECK(!slp_tasklet_is_current(t));              \
     } while (0)
 
+/* The header defines only SLP_-prefixed macros: a host's own TIME, SOFT or TOTAL must not clash
+ * with the watchdog flags. */
+TEST(header_has_no_unprefixed_watchdog_macros) {
+#if defined(TIME)
+    CHECK_MSG(0, "slp.h defines a macro named TIME (only SLP_WATCHDOG_TIME is meant)");
+#endif
+#if defined(SOFT)
+    CHECK_MSG(0, "slp.h defines a macro named SOFT (only SLP_WATCHDOG_SOFT is meant)");
+#endif
+#if defined(TOTAL)
+    CHECK_MSG(0, "slp.h defines a macro named TOTAL (only SLP_WATCHDOG_TOTAL is meant)");
+#endif
+    CHECK_EQ_INT(SLP_WATCHDOG_TIME, 1);
+    CHECK_EQ_INT(SLP_WATCHDOG_SOFT, 2);
+    CHECK_EQ_INT(SLP_WATCHDOG_TOTAL, 4);
+}
+
 /* ============================================================================================
  * SPEC §10 scenario 18: a tasklet spinning on slp_tick(1) forever and one that logs; the seed's
  * preemptive() loop -> the other tasklet runs; the spinner comes back alive and paused each time,
@@ -524,8 +541,9 @@ TEST(soft_stop_returns_at_the_next_switch) {
     slp_tasklet_release(ta);
     slp_tasklet_release(o);
 
-    /* the tasklet yields (slp_schedule): the run returns; it stays runnable, first in the next
-     * run (the contract's words), and 'o' has not run yet */
+    /* the tasklet yields (slp_schedule): the run returns at that switch, before 'o' runs; the
+     * tasklet stays runnable. Its yield put it behind 'o', and SPEC §4.1 keeps the order across
+     * a watchdog stop (the tasklet that would have run next, 'o', is first in the next call) */
     spin_init(&a, 'a', 1, 30);
     a.yield_every = 25;
     a.end_tag = 'A';
@@ -542,8 +560,8 @@ TEST(soft_stop_returns_at_the_next_switch) {
     CHECK(slp_tasklet_scheduled(o));
     CHECK_EQ_INT(slp_runcount(), 3);
     CHECK_ST(slp_run(), SLP_OK);
-    CHECK_MSG(strcmp(g_log, "aAo") == 0,
-              "log \"%s\": expected \"aAo\" (the soft-stopped tasklet first in the next run)", g_log);
+    CHECK_MSG(strcmp(g_log, "aoA") == 0,
+              "log \"%s\": expected \"aoA\" ('o', next when the run stopped, first in the next run)", g_log);
     CHECK_EQ_INT(a.not_ok, 0);
     CHECK_EQ_INT(a.yield_st, 12345);
     slp_tasklet_release(ta);
