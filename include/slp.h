@@ -179,15 +179,6 @@ enum slp_status_code {
 #define SLP_TASKLET_PAUSED 1
 
 /**
- * `slp_run_watchdog` flags.
- */
-#define TIME 1
-
-#define SOFT 2
-
-#define TOTAL 4
-
-/**
  * A channel (`slp_channel`): Stackless's rendezvous channel, optionally buffered, usable
  * from any thread. Opaque; reference counted (slp_channel_retain / slp_channel_release).
  */
@@ -893,10 +884,13 @@ slp_status slp_sleep(int64_t ns);
  * and are read on the new clock. Due timers fire whenever the scheduler runs (every
  * slp_run*, every switch), so a host that advances game time once per frame and then calls
  * slp_run sees its sleepers wake on game time. A thread parked in the OS (a main tasklet
- * waiting alone, slp_run_wait) counts the remaining host-clock time as real time (1:1) and
- * re-reads the clock when it wakes: while game time is paused the sleepers are not woken
- * (the thread waits again); if game time runs faster than real time, the OS wake-up comes
- * late by that factor — drive such a clock from the thread's own loop. `fn` runs on this
+ * waiting alone, slp_run_wait) counts the remaining host-clock time as real time (1:1), at
+ * least 1 ms, and re-reads the clock when it wakes: while game time is paused the sleepers
+ * are not woken (the thread waits again, waking at most once per millisecond); if game time
+ * runs faster than real time, the OS wake-up comes late by that factor — drive such a clock
+ * from the thread's own loop. With the default monotonic clock, a parked thread wakes within
+ * microseconds of the deadline (it asks the OS to wake it 150 µs early and yields the CPU
+ * for the rest). `fn` runs on this
  * thread inside libslp calls, like any callback. Returns SLP_OK.
  *
  * # Safety

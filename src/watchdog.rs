@@ -16,9 +16,9 @@ use crate::status::*;
 use crate::tasklet::{self, Tasklet};
 
 /// `slp_run_watchdog` flags.
-pub const TIME: u32 = 1;
-pub const SOFT: u32 = 2;
-pub const TOTAL: u32 = 4;
+pub(crate) const TIME: u32 = 1;
+pub(crate) const SOFT: u32 = 2;
+pub(crate) const TOTAL: u32 = 4;
 
 /// Threads inside a watchdog run, process-wide: `slp_tick`'s fast path.
 static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -65,9 +65,11 @@ impl Watchdog {
         self.stop.get()
     }
 
-    /// A switch into a tasklet: a new slice starts (unless one budget covers the call).
+    /// A switch into a tasklet: a new slice starts (unless one budget covers the call), and a
+    /// deferred interrupt is moot (its tasklet switched away).
     #[inline]
     pub(crate) fn on_switch(&self, s: &Scheduler) {
+        self.deferred.set(ptr::null_mut());
         if self.flags.get() & TOTAL == 0 {
             self.used.set(0);
             if self.flags.get() & TIME != 0 {

@@ -54,6 +54,16 @@ struct Waiter {
     case: u32,
 }
 
+impl Waiter {
+    /// Still waiting here: a plain waiter always; a selector until it is claimed.
+    #[inline]
+    fn live(&self) -> bool {
+        // SAFETY: a waiter's tasklet is alive while its entry is queued (a selector removes
+        // its entries before its select call returns).
+        !self.sel || unsafe { (*self.t).stored() } == State::Blocked
+    }
+}
+
 struct ChanState {
     waiters: VecDeque<Waiter>,
     /// Direction of the waiters (all waiters go the same way): true = senders.
@@ -69,8 +79,11 @@ struct ChanState {
 }
 
 impl ChanState {
+    /// The balance: buffered items, plus waiting senders or minus waiting receivers. A
+    /// selector claimed by another channel (a stale entry, removed when it runs again) no
+    /// longer counts.
     fn balance(&self) -> i32 {
-        let n = self.waiters.len() as i32;
+        let n = self.waiters.iter().filter(|w| w.live()).count() as i32;
         self.buf.len() as i32 + if self.senders { n } else { -n }
     }
 }
@@ -274,7 +287,7 @@ pub unsafe fn closed(ch: *const Channel) -> bool {
 /// `ch` points to a live channel the caller holds a reference to.
 pub unsafe fn queue(ch: *const Channel) -> *mut Tasklet {
     let st = (*ch).st.lock();
-    match st.waiters.front() {
+    match st.waiters.iter().find(|w| w.live()) {
         Some(w) => {
             tasklet::retain(w.t);
             w.t

@@ -87,16 +87,17 @@ pub(super) unsafe fn take_partner(
     want_senders: bool,
 ) -> Result<Option<Partner>, Status> {
     loop {
-        let Some(w) = st.waiters.front() else { return Ok(None) };
         if st.senders != want_senders {
             return Ok(None);
         }
+        let Some(w) = st.waiters.pop_front() else { return Ok(None) };
         let t = w.t;
         let p = order(s, st, t, !want_senders);
-        s.would_switch(p.first, p.all)?;
-        let sel = w.sel;
-        let w = st.waiters.pop_front().unwrap();
-        if sel {
+        if let Err(e) = s.would_switch(p.first, p.all) {
+            st.waiters.push_front(w); // refused: nothing changes (the slot was just freed)
+            return Err(e);
+        }
+        if w.sel {
             if (*t).try_transition(BLOCKED, State::Runnable).is_err() {
                 continue; // claimed by another channel, a timeout or a kill: stale
             }

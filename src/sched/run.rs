@@ -156,6 +156,10 @@ impl Scheduler {
         if p != OK {
             return p;
         }
+        if self.armed.get() != 0 {
+            // Sleepers whose deadline passed run in this call, even if nothing else does.
+            self.fire_due();
+        }
         let alone = (*main).next.get() == main;
         if alone && wait == Wait::No {
             return OK; // nothing to run
