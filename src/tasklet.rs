@@ -108,6 +108,8 @@ pub enum WaitOn {
     Select,
     /// A signal (`blocked_sig`), possibly with a deadline.
     Signal,
+    /// A lock (`blocked_lock`): acquiring it, or waiting on it (possibly with a deadline).
+    Lock,
 }
 
 /// A set of states, the `from` side of a transition.
@@ -202,6 +204,8 @@ pub struct Tasklet {
     pub(crate) xfer_case: AtomicUsize,
     /// The cases of the select it is blocked in (owner only; null when not selecting).
     pub(crate) sel_cases: Cell<(*mut crate::channel::select::SelectCase, usize)>,
+    /// The lock it waits for (slp_lock_acquire / slp_lock_wait), or null.
+    pub(crate) blocked_lock: AtomicPtr<crate::lock::Lock>,
     /// The signal it waits on (slp_signal_wait), or null.
     pub(crate) blocked_sig: AtomicPtr<crate::signal::Signal>,
     /// Its timer's index in the owner's timer heap + 1, 0 for none (owner only).
@@ -274,6 +278,7 @@ impl Tasklet {
                 exc_data: Cell::new(ptr::null_mut()),
                 xfer_case: AtomicUsize::new(0),
                 blocked_sig: AtomicPtr::new(ptr::null_mut()),
+                blocked_lock: AtomicPtr::new(ptr::null_mut()),
                 sel_cases: Cell::new((ptr::null_mut(), 0)),
                 timer_slot: Cell::new(0),
                 waiting: Cell::new(WaitOn::Nothing),
@@ -515,6 +520,22 @@ impl fmt::Display for Describe<'_> {
 #[inline]
 pub unsafe fn retain(t: *const Tasklet) {
     (*t).refs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds a reference unless the count already reached zero (a tasklet whose last reference
+/// went on another thread, with its discard message on the way): returns whether it did.
+///
+/// # Safety
+/// `t` points to a tasklet not yet freed (its owner thread frees it).
+pub(crate) unsafe fn try_retain(t: *const Tasklet) -> bool {
+    let mut n = (*t).refs.load(Ordering::Relaxed);
+    while n != 0 {
+        match (*t).refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => n = now,
+        }
+    }
+    false
 }
 
 /// Drops a reference; the last one frees a dead tasklet, discards a never-started one, and
