@@ -81,7 +81,10 @@ fn t_of(m: &Msg) -> *mut Tasklet {
 /// # Safety
 /// `t` is Runnable, not linked, and the caller passes a reference to it.
 pub(crate) unsafe fn wake_remote(t: *mut Tasklet) {
-    if !(*t).owner().post(Msg::Ready(t)) {
+    // Hold the owner's shared part: once posted, the message can be applied and `t` freed on
+    // the owner thread (and with it the owner's last reference) before `post` has woken it.
+    let owner = (*t).owner_arc();
+    if !owner.post(Msg::Ready(t)) {
         // The owner's scheduler is gone; its exit took the tasklet off every channel first,
         // so this cannot happen for a waiter. Drop the message's reference.
         tasklet::release(t);
@@ -110,7 +113,8 @@ pub unsafe fn insert_remote(t: *mut Tasklet) -> Status {
         tasklet::retain(t); // the runtime's reference (Runnable)
     }
     tasklet::retain(t); // the message's
-    if !(*t).owner().post(Msg::Insert(t)) {
+    let owner = (*t).owner_arc(); // see wake_remote
+    if !owner.post(Msg::Insert(t)) {
         tasklet::release(t);
         return fail(E_DEAD, "insert: the tasklet's thread has exited");
     }
@@ -133,7 +137,8 @@ pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> 
     }
     tasklet::retain(t); // the message's
     channel::remove_waiter(t);
-    if !(*t).owner().post(Msg::Throw(t, code, data)) {
+    let owner = (*t).owner_arc(); // see wake_remote
+    if !owner.post(Msg::Throw(t, code, data)) {
         tasklet::release(t);
     }
     OK
