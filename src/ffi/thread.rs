@@ -40,6 +40,8 @@ pub unsafe extern "C" fn slp_thread_new(
             return Err(fail(E_INVALID, "slp_thread_new: fn is NULL"));
         };
         let name = if name.is_null() { c"thread" } else { CStr::from_ptr(name) };
+        // The creator participates in deadlock detection from now on (it will stop and join).
+        crate::sched::usable()?;
         *out = thread::spawn(name, f, arg)?;
         Ok(SLP_OK)
     })
