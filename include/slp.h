@@ -305,6 +305,12 @@ typedef struct slp_counters {
    * Idle stacks in the calling thread's pool.
    */
   uint64_t stacks_pooled;
+  /**
+   * Locks held right now, process-wide (a tasklet that ends holding a lock leaves it
+   * locked: this shows it). Added in 0.1.0 after the first fields: a program built against
+   * a header without it passes a smaller struct_size and gets the fields it knows.
+   */
+  uint64_t locks_held;
 } slp_counters;
 
 /**
@@ -731,8 +737,9 @@ slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_cha
 
 /**
  * Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
- * counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
- * than this version's slp_counters).
+ * and lock counts of the whole process): the fields that fit in `struct_size` bytes, so a
+ * program built against an older header keeps working. Returns SLP_OK, or SLP_E_INVALID
+ * (NULL, or struct_size smaller than the first version's slp_counters).
  *
  * # Safety
  * `out`: NULL or valid for the reads and writes this call documents.

@@ -212,6 +212,9 @@ unsafe fn finish(t: *mut Thread, rc: i32) {
         let _ = signal::wait((*c).stopped, -1);
         release_ref(c);
     }
+    // Until its stopped signal went, this thread still counts as a possible waker for
+    // deadlock detection, though its scheduler is gone.
+    let _waker = crate::sched::census::external_waker();
     // Tasklets of this thread are killed now, while the thread still exists.
     let _ = crate::sched::exit::teardown_current(true);
     if rc != OK && (*t).released.load(Ordering::Acquire) {

@@ -45,6 +45,11 @@ impl Scheduler {
                         let _ = self.throw_local(t, code, data, true);
                     }
                 }
+                Msg::Discard(_) => {
+                    self.discard_fresh(t);
+                    tasklet::free(t);
+                    continue;
+                }
             }
             tasklet::release(t);
         }
@@ -65,7 +70,7 @@ impl Scheduler {
 
 fn t_of(m: &Msg) -> *mut Tasklet {
     match *m {
-        Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) => t,
+        Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) | Msg::Discard(t) => t,
     }
 }
 
@@ -150,14 +155,21 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
         State::Dead => tasklet::free(t),
         // No reference is left, so it is not scheduled: Fresh means it never ran.
         State::Fresh => {
-            // Paused and never started: discard it without running.
+            // Paused and never started: discard it without running, on its own thread (which
+            // keeps it in its list of tasklets), or here if that thread is gone.
             match sched_opt() {
                 Some(s) if s.owns(&*t) => {
                     s.discard_fresh(t);
+                    tasklet::free(t);
                 }
-                _ => discard_fresh_foreign(t),
+                _ => {
+                    let owner = (*t).owner_arc();
+                    if !owner.post(Msg::Discard(t)) {
+                        discard_fresh_foreign(t);
+                        tasklet::free(t);
+                    }
+                }
             }
-            tasklet::free(t);
         }
         _ if !owner_alive => {
             // Its thread is gone and it refused to end: its stack stays leaked (never freed
