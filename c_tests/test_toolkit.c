@@ -887,8 +887,8 @@ TEST(join_itself_is_deadlock) {
 }
 
 /* ============================================================================================
- * A consumed handle: a second release, or a join after release -> SLP_E_STATE (the thread
- * still running); a second join, or a release after join -> SLP_E_STATE (the thread ended).
+ * A consumed handle while the thread still runs: a second release, or a join after release ->
+ * SLP_E_STATE. After the thread ended, a consumed handle is gone (not tried).
  * ========================================================================================== */
 static void consumed_running_body(void *arg) {
     (void)arg;
@@ -925,20 +925,14 @@ static void consumed_ended_body(void *arg) {
     int32_t r = -1;
     CHECK_ST(slp_thread_join(th, xt_ms(5000) * 1000000LL, &r), SLP_OK);
     CHECK_EQ_INT(r, 8);
-    sleep_ms(20); /* let the thread finish its exit */
-    r = -1;
-    CHECK_ST(slp_thread_join(th, 0, &r), SLP_E_STATE);
-    CHECK_ST(slp_thread_join(th, -1, &r), SLP_E_STATE);
-    CHECK_EQ_INT(r, -1);
-    CHECK_ST(slp_thread_release(th), SLP_E_STATE);
+    /* The handle is consumed and, the thread having ended, gone: using it again is the
+     * caller's bug (like using a released tasklet), so it is not tried here. */
 
-    /* release after the thread ended, then join / release */
-    CHECK_ST(slp_thread_new("released twice", ret_arg, IPTR(0), &th), SLP_OK);
+    /* release after the thread ended */
+    CHECK_ST(slp_thread_new("released after its end", ret_arg, IPTR(0), &th), SLP_OK);
     CHECK_ST(slp_signal_wait(slp_thread_stopped(th), xt_ms(5000) * 1000000LL), SLP_OK);
     sleep_ms(20);
     CHECK_ST(slp_thread_release(th), SLP_OK);
-    CHECK_ST(slp_thread_release(th), SLP_E_STATE);
-    CHECK_ST(slp_thread_join(th, 0, NULL), SLP_E_STATE);
     child_done();
 }
 

@@ -1107,11 +1107,11 @@ void slp_signal_retain(struct slp_signal *s);
 void slp_signal_release(struct slp_signal *s);
 
 /**
- * Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
- * or thread, on any thread, is released (a tasklet of the calling thread is appended to its
- * run queue; one of another thread goes back to its owner, which is woken), then the `then`
- * callbacks run once each, in registration order, on this thread, before this call returns
- * (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+ * Makes the signal go (mo-threads `go()`): idempotent and irreversible. The `then` callbacks
+ * run once each, in registration order, on this thread (see "Callbacks" at the top of this
+ * header), then every waiter, tasklet or thread, on any thread, is released (a tasklet of the
+ * calling thread is appended to its run queue; one of another thread goes back to its owner,
+ * which is woken): a wait that returns SLP_OK sees what the callbacks did. Any thread. Returns SLP_OK, SLP_E_INVALID
  * (NULL).
  *
  * # Safety
@@ -1473,7 +1473,9 @@ slp_status slp_thread_stop(struct slp_thread *th);
  * tasklet it parks only the tasklet — then consumes the handle and writes the function's
  * result to `*result` (may be NULL). Returns SLP_OK (handle consumed); SLP_E_TIMEOUT
  * (`timeout_ns` passed: 0 polls, < 0 waits without limit; the handle stays valid);
- * SLP_E_STATE (the handle was already consumed); SLP_E_DEADLOCK (a thread joining itself);
+ * SLP_E_STATE (the handle was already consumed — answered while the thread still runs;
+ * once it has ended, a consumed handle is freed and must not be used); SLP_E_DEADLOCK (a
+ * thread joining itself);
  * SLP_E_KILLED or a thrown code (the waiting tasklet was killed); SLP_E_INVALID (NULL).
  *
  * # Safety

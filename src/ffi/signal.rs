@@ -56,11 +56,11 @@ pub unsafe extern "C" fn slp_signal_release(s: *mut Signal) {
     })
 }
 
-/// Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
-/// or thread, on any thread, is released (a tasklet of the calling thread is appended to its
-/// run queue; one of another thread goes back to its owner, which is woken), then the `then`
-/// callbacks run once each, in registration order, on this thread, before this call returns
-/// (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+/// Makes the signal go (mo-threads `go()`): idempotent and irreversible. The `then` callbacks
+/// run once each, in registration order, on this thread (see "Callbacks" at the top of this
+/// header), then every waiter, tasklet or thread, on any thread, is released (a tasklet of the
+/// calling thread is appended to its run queue; one of another thread goes back to its owner,
+/// which is woken): a wait that returns SLP_OK sees what the callbacks did. Any thread. Returns SLP_OK, SLP_E_INVALID
 /// (NULL).
 ///
 /// # Safety
