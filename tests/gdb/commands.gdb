@@ -93,7 +93,8 @@ check(rows.get("yielder", (0, 0, ""))[2] == "runnable", "yielder is listed as ru
 check(rows.get("parked", (0, 0, ""))[2] == "paused", "parked is listed as paused")
 check(rows.get("receiver", (0, 0, ""))[2].startswith("blocked receiving on channel 0x"),
       "receiver is listed as blocked receiving on a channel")
-check("fresh" not in rows, "the never-started tasklet is not listed")
+check(rows.get("fresh", (0, 0, ""))[2] == "paused (never started)",
+      "the never-started tasklet is listed as paused (never started)")
 chan = int(gdb.parse_and_eval("(unsigned long) chan"))
 check(("channel 0x%x (balance -1)" % chan) in rows.get("receiver", (0, 0, ""))[2],
       "receiver waits on the program's channel, balance -1")

@@ -5,7 +5,7 @@
  *   "receiver"  blocked receiving on `chan`, inside receiver_fn -> level_one -> level_two
  *   "parked"    paused after running (slp_schedule_remove inside park_here)
  *   "yielder"   runnable after running (slp_schedule inside yield_here)
- *   "fresh"     paused, never started (not listed by slp_dump; slp bt refuses it)
+ *   "fresh"     paused, never started (listed as "paused (never started)"; slp bt refuses it)
  * and a second thread "worker" has a tasklet "w_receiver" blocked receiving on its own channel
  * inside worker_level_two; the worker's own stack waits on a condition variable (in a futex
  * system call) while gdb inspects it.

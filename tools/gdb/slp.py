@@ -17,7 +17,8 @@ slp tasklets
     per tasklet, numbered, with its address, name and state. The running tasklet comes first
     (marked `*`), then the run queue in order, then the blocked and paused ones; a blocked
     tasklet shows what it waits on ("blocked receiving on channel 0x... (balance -1)").
-    Tasklets created paused that never ran are not listed (they have no frames yet).
+    Tasklets created paused that never ran are listed as "paused (never started)" (they have
+    no frames yet: `slp bt` refuses them).
     It calls slp_dump() in the inferior, on the selected thread.
 
 slp bt TASKLET [BT-ARGS...]
@@ -455,7 +456,7 @@ One line per tasklet: a number (usable with `slp bt N`), its address, its name a
 state - running (marked *), runnable, blocked receiving/sending on channel 0x... (balance b),
 paused. The running one comes first, then the run queue in order, then blocked and paused
 tasklets. Select another thread with `thread N` to list its tasklets. Never-started paused
-tasklets are not listed. Calls slp_dump() in the inferior."""
+tasklets are listed as "paused (never started)". Calls slp_dump() in the inferior."""
 
     def __init__(self):
         super().__init__("slp tasklets", gdb.COMMAND_STACK, gdb.COMPLETE_NONE)
