@@ -205,6 +205,12 @@ fn model_matches_libslp() {
     let only = env_u64("SLP_MODEL_CASE");
     let keep_going = std::env::var("SLP_MODEL_KEEP_GOING").is_ok_and(|v| v == "1");
     let verbose = std::env::var("SLP_MODEL_VERBOSE").is_ok_and(|v| v == "1");
+    if std::env::var("SLP_MODEL_DEFERRAL_DROPPED_ON_SWITCH").is_ok_and(|v| v == "1") {
+        spec::DEFERRAL_DROPPED_ON_SWITCH.store(true, Ordering::Relaxed);
+    }
+    if std::env::var("SLP_MODEL_SELECT_BOTH_WAYS").is_ok_and(|v| v == "1") {
+        case::SELECT_BOTH_WAYS.store(true, Ordering::Relaxed);
+    }
     start_watchdog(base);
 
     // Warm-up: the first scheduler of the thread allocates thread-locals that stay.
