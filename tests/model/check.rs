@@ -403,7 +403,11 @@ fn candidates(c: &Case) -> Vec<Case> {
                     Act::Select(d, n - 1, poll)
                 })
                 .collect(),
-            Act::RunWd(b, f, r) if f != 0 => vec![Act::RunWd(b, 0, r)],
+            Act::RunWd(b, f, r) if f != 0 => [WD_SOFT, WD_TOTAL]
+                .iter()
+                .filter(|&&bit| f & bit != 0)
+                .map(|&bit| Act::RunWd(b, f & !bit, r))
+                .collect(),
             Act::SendSeq(ch, n) if n > 1 => vec![Act::SendSeq(ch, n - 1)],
             _ => Vec::new(),
         }
