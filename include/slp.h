@@ -855,8 +855,12 @@ slp_status slp_run_watchdog(uint64_t budget, uint32_t flags, struct slp_tasklet 
  * A preemption point: adds `n` ticks to the running tasklet's watchdog budget (see
  * slp_run_watchdog); the tasklet may be interrupted inside this call. Call it from long
  * loops and from an embedded interpreter's instruction hook (a Lua count hook, say), where
- * Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing
- * and costs one load and a compare. `n` 0 is a check point for SLP_WATCHDOG_TIME budgets.
+ * Stackless counted bytecodes. Outside a watchdog run, or on a main tasklet, it does nothing:
+ * while no thread of the process is in a watchdog run it costs one load and a compare (about
+ * the cost of an empty call into a shared library); while another thread is in one, a
+ * thread-local lookup more. Inside a watchdog run it adds the ticks (SLP_WATCHDOG_TIME: it
+ * reads the clock instead, some tens of nanoseconds). `n` 0 is a check point for
+ * SLP_WATCHDOG_TIME budgets.
  * Returns SLP_OK, or — after an interrupt, when the tasklet is resumed — SLP_E_KILLED or a
  * thrown code if it was killed or thrown to while it was paused.
  */
@@ -889,8 +893,8 @@ slp_status slp_sleep(int64_t ns);
  * are not woken (the thread waits again, waking at most once per millisecond); if game time
  * runs faster than real time, the OS wake-up comes late by that factor — drive such a clock
  * from the thread's own loop. With the default monotonic clock, a parked thread wakes within
- * microseconds of the deadline (it asks the OS to wake it 150 µs early and yields the CPU
- * for the rest). `fn` runs on this
+ * microseconds of the deadline: while it waits, libslp sets its timer slack to 1 ns (Linux
+ * otherwise wakes sleepers up to 50 µs late) and restores the host's value afterwards. `fn` runs on this
  * thread inside libslp calls, like any callback. Returns SLP_OK.
  *
  * # Safety

@@ -23,11 +23,6 @@ pub fn monotonic_ns() -> i64 {
     (ts.tv_sec as i64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as i64)
 }
 
-/// How long before a timer's deadline a thread parked in the OS asks to be woken: the OS
-/// wakes sleepers late by its timer slack (50 µs by default on Linux), so the last stretch is
-/// spent yielding the CPU instead.
-const EARLY_NS: i64 = 150_000;
-
 /// A thread parked in the OS on a host-clock deadline re-reads the clock at most this often.
 const HOST_CLOCK_MIN_WAIT_NS: i64 = 1_000_000;
 
@@ -278,36 +273,20 @@ impl Scheduler {
         }
     }
 
-    /// Nothing is runnable and timers are armed: when to wake for the earliest. The OS wakes
-    /// a sleeping thread tens of microseconds late (timer slack), so the thread asks to be
-    /// woken `EARLY_NS` before the deadline and spends the rest in `spin_until_due`.
-    /// `Err(())`: the deadline is that close already — spin now.
-    pub(crate) fn timer_os_deadline(&self) -> Option<Result<Instant, ()>> {
+    /// Nothing is runnable and timers are armed: the OS instant to wake for the earliest.
+    /// (The parked thread's timer slack is 1 ns while it waits: see `census::PreciseTimers`.)
+    pub(crate) fn timer_os_deadline(&self) -> Option<Instant> {
         if self.armed.get() == 0 {
             return None;
         }
         let at = self.timers.borrow().earliest()?;
         let remaining = at.saturating_sub(self.now());
         if self.clock.get().is_some() {
-            // A host clock may stand still (game time paused): no spinning, and at most one
-            // re-read per HOST_CLOCK_MIN_WAIT_NS of real time.
-            return Some(Ok(os_deadline(remaining.max(HOST_CLOCK_MIN_WAIT_NS))));
+            // A host clock may stand still (game time paused): at most one re-read per
+            // HOST_CLOCK_MIN_WAIT_NS of real time.
+            return Some(os_deadline(remaining.max(HOST_CLOCK_MIN_WAIT_NS)));
         }
-        if remaining <= EARLY_NS {
-            return Some(Err(()));
-        }
-        Some(Ok(os_deadline(remaining - EARLY_NS)))
-    }
-
-    /// The earliest timer is due within `EARLY_NS`: yield the CPU until it is due (or mail
-    /// arrives). Bounded by `EARLY_NS` of the scheduler's clock — or of real time, for a host
-    /// clock that stands still.
-    pub(crate) fn spin_until_due(&self) {
-        let Some(at) = self.timers.borrow().earliest() else { return };
-        let real_end = Instant::now() + Duration::from_nanos(EARLY_NS as u64);
-        while self.now() < at && !self.shared.has_mail() && Instant::now() < real_end {
-            std::thread::yield_now();
-        }
+        Some(os_deadline(remaining))
     }
 
     /// `slp_sleep`: blocks the running tasklet for at least `ns` on the scheduler's clock.

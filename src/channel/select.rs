@@ -102,7 +102,9 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
     if !enabled && deadline.is_none() {
         return fail(E_DEADLOCK, "deadlock: slp_select with no enabled case and no timeout");
     }
-    if let Err(e) = s.check_block(deadline.is_some()) {
+    // Pending deliveries and traps now; the deadlock check once registered (a partner on
+    // another thread may arrive meanwhile: registering then finds it).
+    if let Err(e) = s.check_block(true) {
         return e;
     }
     if deadline.is_some() {
@@ -140,6 +142,17 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                 }
                 break;
             }
+        }
+    }
+    if (*me).stored() == State::Blocked {
+        if let Err(e) = s.check_deadlock(deadline.is_some()) {
+            if (*me).try_transition(BLOCKED, State::Runnable).is_ok() {
+                leave_all(me, cases, n);
+                (*me).waiting.set(WaitOn::Nothing);
+                (*me).sel_cases.set((ptr::null_mut(), 0));
+                return e;
+            }
+            // Claimed meanwhile: a case completed after all.
         }
     }
     if let Some(at) = deadline {

@@ -138,6 +138,36 @@ fn epoch_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// While alive, the calling thread's OS timers are precise: its timer slack (Linux
+/// coalesces a sleeping thread's wake-up with others up to 50 µs late by default) is 1 ns, so
+/// a thread parked until a deadline wakes within microseconds of it, without spinning. The
+/// host's setting is restored on drop.
+struct PreciseTimers(libc::c_int);
+
+const PR_SET_TIMERSLACK: libc::c_int = 29;
+const PR_GET_TIMERSLACK: libc::c_int = 30;
+
+impl PreciseTimers {
+    fn new() -> PreciseTimers {
+        // SAFETY: prctl with these options only reads or sets the calling thread's slack.
+        let old = unsafe { libc::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+        if old > 1 {
+            // SAFETY: as above.
+            unsafe { libc::prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0) };
+        }
+        PreciseTimers(old)
+    }
+}
+
+impl Drop for PreciseTimers {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            // SAFETY: restores the value read in `new`.
+            unsafe { libc::prctl(PR_SET_TIMERSLACK, self.0 as libc::c_ulong, 0, 0, 0) };
+        }
+    }
+}
+
 /// Why `wait_for_work` returned.
 pub enum Woke {
     /// Messages arrived: drain the inbox.
@@ -202,6 +232,7 @@ impl Shared {
             }
             match deadline {
                 Some(d) => {
+                    let _precise = PreciseTimers::new();
                     let _ = self.cv.wait_until(&mut g, d);
                 }
                 None => self.cv.wait(&mut g),

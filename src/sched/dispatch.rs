@@ -143,15 +143,7 @@ impl Scheduler {
     /// On the main stack, inside `main_loop`, with nothing runnable.
     unsafe fn idle(&self) -> Option<Status> {
         let run_deadline = self.run.wait_deadline();
-        let timer = match self.timer_os_deadline() {
-            Some(Err(())) => {
-                // A timer is due within microseconds: yield until it is, then fire it.
-                self.spin_until_due();
-                return None;
-            }
-            Some(Ok(at)) => Some(at),
-            None => None,
-        };
+        let timer = self.timer_os_deadline();
         let deadline = match (run_deadline, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

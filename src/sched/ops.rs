@@ -299,6 +299,17 @@ impl Scheduler {
             self.check_not_in_callback("a blocking channel operation")?;
             self.check_trap()?;
         }
+        self.check_deadlock(timed)
+    }
+
+    /// The deadlock part of `check_block`: would the running tasklet, blocking now, be
+    /// certain never to wake? Must run while what it waits on cannot change unseen: under the
+    /// channel's lock for a plain wait, after registering on every channel for a select.
+    ///
+    /// # Safety
+    /// As `check_block`.
+    pub unsafe fn check_deadlock(&self, timed: bool) -> Result<(), Status> {
+        let me = self.running();
         let alone = (*me).next.get() == me;
         // A finite deadline (the caller's, or a timer of another tasklet here) will wake
         // someone: no deadlock.
