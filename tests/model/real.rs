@@ -282,7 +282,7 @@ unsafe fn perform(x: usize, pc: usize, act: Act) -> (i32, u64) {
         }
         Act::Return(_) => unreachable!("handled by the interpreter"),
         Act::RunWd(budget, flags, reinsert) => {
-            let sentinel = 8 as *mut Tasklet;
+            let sentinel = 0x5e1ec7e0 as *mut Tasklet;
             let mut t = sentinel;
             let st = slp_run_watchdog(budget as u64, flags as u32, &mut t);
             if st != OK {
@@ -346,10 +346,7 @@ unsafe fn perform(x: usize, pc: usize, act: Act) -> (i32, u64) {
                 .enumerate()
                 .map(|(i, k)| {
                     // A released channel is passed as NULL (a disabled case).
-                    let ch = k
-                        .chan
-                        .and_then(chan)
-                        .unwrap_or(ptr::null_mut());
+                    let ch = k.chan.and_then(chan).unwrap_or(ptr::null_mut());
                     SelectCase {
                         op: if k.send {
                             SLP_SELECT_SEND
@@ -358,11 +355,7 @@ unsafe fn perform(x: usize, pc: usize, act: Act) -> (i32, u64) {
                         },
                         channel: ch,
                         signal: ptr::null_mut(),
-                        value: if k.send {
-                            value_k(x, pc, i)
-                        } else {
-                            UNWRITTEN
-                        } as *mut c_void,
+                        value: if k.send { value_k(x, pc, i) } else { UNWRITTEN } as *mut c_void,
                     }
                 })
                 .collect();
