@@ -43,8 +43,8 @@
  * Callbacks
  * ---------
  * libslp calls host code while one of its own calls is in progress on the thread: the
- * schedule and channel callbacks, a tasklet's arg_free, and the wake-up callback (on the
- * waking thread). From inside one, every call that would switch, block, run, tear a
+ * schedule and channel callbacks, a tasklet's arg_free, the wake-up callback (on the waking
+ * thread), and a signal's `then` callbacks (on the thread that makes it go). From inside one, every call that would switch, block, run, tear a
  * scheduler down or unregister the thread returns SLP_E_STATE with a message naming the
  * callback, and the call in progress completes normally: slp_run*, slp_schedule*,
  * slp_tasklet_run / _switch, kill or throw with pending = false, a channel send or receive
@@ -149,8 +149,8 @@ enum slp_status_code {
 #define SLP_SELECT_RECEIVE 2
 
 /**
- * slp_select_case.op: wait until `signal` goes (mo-threads Signal). Not supported by this
- * version: slp_select returns SLP_E_INVALID for it.
+ * slp_select_case.op: wait until `signal` goes (mo-threads Signal): ready once it went; it
+ * completes with SLP_OK (`value` untouched).
  */
 #define SLP_SELECT_SIGNAL 3
 
@@ -185,8 +185,7 @@ enum slp_status_code {
 typedef struct slp_channel slp_channel;
 
 /**
- * A Signal (mo-threads): declared here for the pinned layout of `slp_select_case`; the
- * threads toolkit gives it its functions. Opaque.
+ * A signal (`slp_signal`). Opaque; reference counted.
  */
 typedef struct slp_signal slp_signal;
 
@@ -308,6 +307,11 @@ typedef int64_t (*slp_clock_fn)(void *user_data);
  * A wake-up callback: `fn(thread_id, user_data)`.
  */
 typedef void (*slp_wakeup_fn)(int64_t thread_id, void *user_data);
+
+/**
+ * A `then` callback: `fn(user_data)`.
+ */
+typedef void (*slp_signal_then_fn)(void *user_data);
 
 /**
  * Called exactly once when a tasklet is done with its `arg`: after its function returned,
@@ -526,11 +530,17 @@ slp_status slp_channel_receive_timeout(struct slp_channel *ch, void **out, int64
  * NULL channels disable their cases; no enabled case and no finite timeout is
  * SLP_E_DEADLOCK, as is a wait nothing could end (see "Deadlock detection"). block_trap,
  * switch_trap, kills and throws apply as to any blocking call; a selector killed from another
- * thread leaves its channels when its own thread applies the kill. The channel callback is
+ * thread leaves its channels and signals when its own thread applies the kill. The channel
+ * callback is
  * not called for select. The idiom for a worker loop (with the threads toolkit): select over
  * a work channel and the thread's please_stop signal.
- * Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op,
- * or an SLP_SELECT_SIGNAL case (not supported by this version).
+ * SIGNAL cases are ready once their signal went and complete with SLP_OK; a blocked selector
+ * is released by slp_signal_go like any waiter. The idiom for a worker loop: select over a
+ * work channel and a stop signal (with the threads toolkit, the thread's please_stop):
+ * `slp_select_case c[2] = {{SLP_SELECT_RECEIVE, work, NULL, NULL},
+ * {SLP_SELECT_SIGNAL, NULL, stop, NULL}}; while (slp_select(c, 2, -1, &i) == SLP_OK && i == 0)
+ * handle(c[0].value);`
+ * Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op.
  *
  * # Safety
  * `cases`: NULL or valid for `n` reads and writes, its channels NULL or live handles the
@@ -970,6 +980,132 @@ slp_status slp_thread_register(const char *name);
  * call comes from a non-main tasklet or inside slp_run.
  */
 slp_status slp_thread_unregister(void);
+
+/**
+ * Creates a Signal (mo-threads `Signal`): an irreversible binary semaphore that threads and
+ * tasklets wait on. `*out` receives a reference the caller releases with
+ * slp_signal_release. Any thread. Returns SLP_OK, SLP_E_INVALID (out NULL), SLP_E_NOMEM.
+ *
+ * # Safety
+ * `out`: NULL or valid for a write.
+ */
+slp_status slp_signal_new(struct slp_signal **out);
+
+/**
+ * Adds a reference. NULL is ignored. Any thread.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+void slp_signal_retain(struct slp_signal *s);
+
+/**
+ * Drops a reference; NULL is ignored. The last one frees the signal; a derived signal
+ * (slp_signal_or / _and) then unsubscribes from its inputs, so making and releasing derived
+ * signals in a loop does not grow its inputs. A tasklet or thread waiting on the signal holds
+ * it until its wait ends. Any thread.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+void slp_signal_release(struct slp_signal *s);
+
+/**
+ * Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
+ * or thread, on any thread, is released (a tasklet of the calling thread is appended to its
+ * run queue; one of another thread goes back to its owner, which is woken), then the `then`
+ * callbacks run once each, in registration order, on this thread, before this call returns
+ * (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+ * (NULL).
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+slp_status slp_signal_go(struct slp_signal *s);
+
+/**
+ * True once the signal went (false for NULL). Any thread.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+bool slp_signal_is_go(const struct slp_signal *s);
+
+/**
+ * Waits until the signal goes (mo-threads `wait()`, which could not tell a timeout from
+ * success: libslp can). Returns SLP_OK as soon as it went (at once if it already had), or
+ * SLP_E_TIMEOUT when `timeout_ns` passed first (0 polls; < 0 waits without limit; the
+ * deadline is on the thread's scheduler clock, see slp_set_clock). Tasklet-aware: from a
+ * tasklet it parks only that tasklet; from a main tasklet with nothing runnable it parks
+ * the OS thread. A wait nothing could ever end is SLP_E_DEADLOCK (see "Deadlock detection").
+ * Also SLP_E_KILLED or a thrown code (the waiting tasklet was killed or thrown to; it left the
+ * signal), SLP_E_WOULD_BLOCK (block_trap, signal not gone), SLP_E_SWITCH_TRAP, SLP_E_STATE
+ * (inside a callback), SLP_E_INVALID (NULL). A waiter killed from another thread leaves the
+ * signal when its own thread applies the kill.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+slp_status slp_signal_wait(struct slp_signal *s, int64_t timeout_ns);
+
+/**
+ * Registers `fn(user_data)` to run once when the signal goes (mo-threads `then()`), on the
+ * thread that makes it go, in registration order; if the signal already went, `fn` runs at
+ * once, on the caller, before this returns. `*token` (may be NULL) receives an id for
+ * slp_signal_remove_then. `fn` is a libslp callback: calls that would switch, block or run
+ * return SLP_E_STATE inside it. Any thread. Returns SLP_OK, SLP_E_INVALID (s or fn NULL),
+ * SLP_E_NOMEM.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to; `fn_`: NULL or safe to call
+ * with `user_data` on whichever thread makes the signal go; `token`: NULL or valid for a
+ * write.
+ */
+slp_status slp_signal_then(struct slp_signal *s, slp_signal_then_fn fn_, void *user_data, uint64_t *token);
+
+/**
+ * Removes a `then` callback before it ran. Returns SLP_OK; SLP_E_STATE when it already ran,
+ * was removed, or the token is not this signal's; SLP_E_INVALID (NULL). Any thread.
+ *
+ * # Safety
+ * `s`: NULL or a live handle the caller holds a reference to.
+ */
+slp_status slp_signal_remove_then(struct slp_signal *s, uint64_t token);
+
+/**
+ * A derived signal (a new reference in `*out`) that goes when `a` or `b` goes (mo-threads
+ * `a | b`), at once if one already went. It holds its inputs while it exists; released, it
+ * unsubscribes from them (a `wait(or(x, please_stop))` loop does not grow `x`). Any thread.
+ * Returns SLP_OK, SLP_E_INVALID (a NULL argument), SLP_E_NOMEM.
+ *
+ * # Safety
+ * `a`, `b`: NULL or live handles the caller holds references to; `out`: NULL or valid for a
+ * write.
+ */
+slp_status slp_signal_or(struct slp_signal *a, struct slp_signal *b, struct slp_signal **out);
+
+/**
+ * A derived signal (a new reference in `*out`) that goes when both `a` and `b` went
+ * (mo-threads `a & b`), at once if both already did. Released, it unsubscribes from its
+ * inputs, like slp_signal_or. Any thread. Returns SLP_OK, SLP_E_INVALID (a NULL argument),
+ * SLP_E_NOMEM.
+ *
+ * # Safety
+ * As slp_signal_or.
+ */
+slp_status slp_signal_and(struct slp_signal *a, struct slp_signal *b, struct slp_signal **out);
+
+/**
+ * A Till (mo-threads `Till`): a new signal (a reference in `*out`) that goes `ns`
+ * nanoseconds from now on the monotonic clock — at once when `ns` <= 0. One process-wide
+ * timer thread ("libslp-till") fires every Till within about a millisecond of its time,
+ * sleeping in between (no polling); the `then` callbacks of a Till therefore run on that
+ * thread. Any thread. Returns SLP_OK, SLP_E_INVALID (out NULL), SLP_E_NOMEM.
+ *
+ * # Safety
+ * `out`: NULL or valid for a write.
+ */
+slp_status slp_till_new(int64_t ns, struct slp_signal **out);
 
 /**
  * Fills `opts` with the defaults (no flags, no name, default stack size, no arg_free) and

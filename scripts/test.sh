@@ -21,10 +21,12 @@
 #   7. cmake --install into a temporary prefix, and check the installed files
 #   8. tests/consumer against the installed package with find_package (shared and static)
 #   9. tests/consumer against the installed package with pkg-config (shared and static)
-#  10. examples/ against the installed package (builds them, runs them through ctest)
+#  10. examples/ against the installed package (builds them, runs them through ctest;
+#      examples/lua_scripts.c only when Lua 5.4 is installed: Debian liblua5.4-dev)
 #
 # Environment: SLP_BUILD_DIR (default build), SLP_DEBUG_BUILD_DIR (default <SLP_BUILD_DIR>-debug),
-# SLP_JOBS (default nproc), SLP_KEEP_TMP=1 keeps the temporary install prefix and builds.
+# SLP_JOBS (default nproc), SLP_KEEP_TMP=1 keeps the temporary install prefix and builds,
+# SLP_REQUIRE_LUA=1 fails (instead of skipping examples/lua_scripts.c) when Lua 5.4 is missing.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -10,6 +10,8 @@ pub mod ffi;
 pub mod introspect;
 pub mod overflow;
 pub mod sched;
+pub mod signal;
+pub mod till;
 pub mod stack;
 pub mod status;
 pub mod tasklet;

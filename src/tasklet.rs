@@ -104,8 +104,10 @@ pub enum WaitOn {
     Channel,
     /// Its timer only (slp_sleep).
     Sleep,
-    /// Several channels (slp_select), possibly with a deadline.
+    /// Several channels or signals (slp_select), possibly with a deadline.
     Select,
+    /// A signal (`blocked_sig`), possibly with a deadline.
+    Signal,
 }
 
 /// A set of states, the `from` side of a transition.
@@ -200,6 +202,8 @@ pub struct Tasklet {
     pub(crate) xfer_case: AtomicUsize,
     /// The cases of the select it is blocked in (owner only; null when not selecting).
     pub(crate) sel_cases: Cell<(*mut crate::channel::select::SelectCase, usize)>,
+    /// The signal it waits on (slp_signal_wait), or null.
+    pub(crate) blocked_sig: AtomicPtr<crate::signal::Signal>,
     /// Its timer's index in the owner's timer heap + 1, 0 for none (owner only).
     pub(crate) timer_slot: Cell<usize>,
     /// What a Blocked tasklet waits on (owner only).
@@ -269,6 +273,7 @@ impl Tasklet {
                 pending_is_exc: Cell::new(false),
                 exc_data: Cell::new(ptr::null_mut()),
                 xfer_case: AtomicUsize::new(0),
+                blocked_sig: AtomicPtr::new(ptr::null_mut()),
                 sel_cases: Cell::new((ptr::null_mut(), 0)),
                 timer_slot: Cell::new(0),
                 waiting: Cell::new(WaitOn::Nothing),

@@ -269,6 +269,12 @@ impl Scheduler {
                     self.queue.append(t);
                 }
             }
+            WaitOn::Signal => {
+                if crate::signal::remove_waiter(t) {
+                    (*t).xfer_status.store(E_TIMEOUT, std::sync::atomic::Ordering::Relaxed);
+                    self.queue.append(t);
+                }
+            }
             WaitOn::Nothing => {}
         }
     }

@@ -20,6 +20,7 @@ use super::transfer::{deliver, push_waiter, try_receive, try_send};
 use super::{free, Channel, Item, Waiter, BLOCKED, RUNNABLE};
 use crate::sched::{usable, Scheduler};
 use crate::status::*;
+use crate::signal::{self, Signal};
 use crate::tasklet::{State, Tasklet, WaitOn};
 
 /// `slp_select_case.op`: send `value` on `channel`.
@@ -28,12 +29,6 @@ pub(crate) const SELECT_SEND: i32 = 1;
 pub(crate) const SELECT_RECEIVE: i32 = 2;
 /// `slp_select_case.op`: wait for `signal` (the threads toolkit).
 pub(crate) const SELECT_SIGNAL: i32 = 3;
-
-/// A Signal (mo-threads): declared here for the pinned layout of `slp_select_case`; the
-/// threads toolkit gives it its functions. Opaque.
-pub struct Signal {
-    _private: [u8; 0],
-}
 
 /// One case of `slp_select` (`slp_select_case`, layout pinned).
 #[repr(C)]
@@ -50,23 +45,23 @@ pub struct SelectCase {
     pub value: *mut c_void,
 }
 
-/// Checks the cases: every op known and supported now.
+/// A disabled case: its channel or signal is NULL.
+fn case_disabled(c: &SelectCase) -> bool {
+    if c.op == SELECT_SIGNAL {
+        c.signal.is_null()
+    } else {
+        c.channel.is_null()
+    }
+}
+
+/// Checks the cases: every op known.
 ///
 /// # Safety
 /// `cases` is valid for `n` reads.
 pub unsafe fn validate(cases: *const SelectCase, n: usize) -> Result<(), Status> {
     for i in 0..n {
         match (*cases.add(i)).op {
-            SELECT_SEND | SELECT_RECEIVE => {}
-            SELECT_SIGNAL => {
-                return Err(fail(
-                    E_INVALID,
-                    format_args!(
-                        "slp_select: case {i} is SLP_SELECT_SIGNAL, which needs the threads \
-                         toolkit (not in this version)"
-                    ),
-                ))
-            }
+            SELECT_SEND | SELECT_RECEIVE | SELECT_SIGNAL => {}
             op => return Err(fail(E_INVALID, format_args!("slp_select: case {i} has unknown op {op}"))),
         }
     }
@@ -91,7 +86,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
             return st;
         }
     }
-    let enabled = (0..n).any(|i| !(*cases.add(i)).channel.is_null());
+    let enabled = (0..n).any(|i| !case_disabled(&*cases.add(i)));
     // 2. Nothing ready.
     if timeout_ns == 0 {
         return fail(E_TIMEOUT, "slp_select: the poll found no ready case");
@@ -196,6 +191,13 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
 /// `*index` written for a completion.
 unsafe fn try_case(s: &Scheduler, me: *mut Tasklet, cases: *mut SelectCase, i: usize, index: &mut usize) -> Option<Status> {
     let c = &mut *cases.add(i);
+    if c.op == SELECT_SIGNAL {
+        if !c.signal.is_null() && signal::is_go(c.signal) {
+            *index = i;
+            return Some(OK);
+        }
+        return None;
+    }
     let ch = c.channel as *const Channel;
     if ch.is_null() {
         return None;
@@ -250,6 +252,19 @@ enum Registered {
 /// Queues the selector on case `i`'s channel, unless the case became ready meanwhile.
 unsafe fn register(me: *mut Tasklet, cases: *mut SelectCase, i: usize) -> Registered {
     let c = &*cases.add(i);
+    if c.op == SELECT_SIGNAL {
+        if c.signal.is_null() {
+            return Registered::Yes;
+        }
+        if (*me).stored() != State::Blocked {
+            return Registered::Claimed;
+        }
+        return match signal::select_register(c.signal, me, i as u32) {
+            Ok(true) => Registered::Yes,
+            Ok(false) => Registered::Ready,
+            Err(e) => Registered::NoMemory(e),
+        };
+    }
     let ch = c.channel as *const Channel;
     if ch.is_null() {
         return Registered::Yes;
@@ -278,7 +293,14 @@ unsafe fn register(me: *mut Tasklet, cases: *mut SelectCase, i: usize) -> Regist
 /// Removes every entry of the selector `me` from its cases' channels (balances follow).
 unsafe fn leave_all(me: *mut Tasklet, cases: *mut SelectCase, n: usize) {
     for i in 0..n {
-        let ch = (*cases.add(i)).channel as *const Channel;
+        let c = &*cases.add(i);
+        if c.op == SELECT_SIGNAL {
+            if !c.signal.is_null() {
+                signal::select_leave(c.signal, me);
+            }
+            continue;
+        }
+        let ch = c.channel as *const Channel;
         if ch.is_null() {
             continue;
         }

@@ -218,8 +218,8 @@ pub unsafe extern "C" fn slp_channel_receive_timeout(
 pub const SLP_SELECT_SEND: i32 = 1;
 /// slp_select_case.op: receive from `channel`; `value` receives the value.
 pub const SLP_SELECT_RECEIVE: i32 = 2;
-/// slp_select_case.op: wait until `signal` goes (mo-threads Signal). Not supported by this
-/// version: slp_select returns SLP_E_INVALID for it.
+/// slp_select_case.op: wait until `signal` goes (mo-threads Signal): ready once it went; it
+/// completes with SLP_OK (`value` untouched).
 pub const SLP_SELECT_SIGNAL: i32 = 3;
 
 // The C constants are the core's.
@@ -246,11 +246,17 @@ const _: () = assert!(
 /// NULL channels disable their cases; no enabled case and no finite timeout is
 /// SLP_E_DEADLOCK, as is a wait nothing could end (see "Deadlock detection"). block_trap,
 /// switch_trap, kills and throws apply as to any blocking call; a selector killed from another
-/// thread leaves its channels when its own thread applies the kill. The channel callback is
+/// thread leaves its channels and signals when its own thread applies the kill. The channel
+/// callback is
 /// not called for select. The idiom for a worker loop (with the threads toolkit): select over
 /// a work channel and the thread's please_stop signal.
-/// Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op,
-/// or an SLP_SELECT_SIGNAL case (not supported by this version).
+/// SIGNAL cases are ready once their signal went and complete with SLP_OK; a blocked selector
+/// is released by slp_signal_go like any waiter. The idiom for a worker loop: select over a
+/// work channel and a stop signal (with the threads toolkit, the thread's please_stop):
+/// `slp_select_case c[2] = {{SLP_SELECT_RECEIVE, work, NULL, NULL},
+/// {SLP_SELECT_SIGNAL, NULL, stop, NULL}}; while (slp_select(c, 2, -1, &i) == SLP_OK && i == 0)
+/// handle(c[0].value);`
+/// Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op.
 ///
 /// # Safety
 /// `cases`: NULL or valid for `n` reads and writes, its channels NULL or live handles the

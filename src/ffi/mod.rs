@@ -13,6 +13,7 @@ use crate::status;
 pub mod channel;
 pub mod introspect;
 pub mod scheduler;
+pub mod signal;
 pub mod tasklet;
 
 /// Status returned by most calls: `SLP_OK` (0) on success, a negative library error (the

@@ -16,6 +16,7 @@ pub enum Callback {
     Channel,
     ArgFree,
     Wakeup,
+    SignalThen,
 }
 
 impl Callback {
@@ -25,6 +26,7 @@ impl Callback {
             Callback::Channel => "channel callback",
             Callback::ArgFree => "arg_free",
             Callback::Wakeup => "wake-up callback",
+            Callback::SignalThen => "signal then callback",
         }
     }
 }

@@ -92,9 +92,10 @@ impl Global {
         }
     }
 
-    /// Could a participant other than the caller (counted awake) still wake it?
+    /// Could a participant other than the caller (counted awake) still wake it — or a
+    /// pending Till?
     fn others_could_wake(&self) -> bool {
-        self.awake > 1 || self.timed > 0
+        self.awake > 1 || self.timed > 0 || crate::till::pending() > 0
     }
 
     /// `s` stops counting as awake (`timed`: it waits with a deadline).
@@ -121,6 +122,12 @@ impl Global {
             }
         }
     }
+}
+
+/// Every thread asleep in libslp re-checks whether it could still be woken (a kind of
+/// possible waker went away: the last pending Till fired).
+pub fn recheck_all() {
+    global().wake_all_sleepers();
 }
 
 /// How long an idle thread spins (and yields) for work before it sleeps.

@@ -352,6 +352,9 @@ impl Scheduler {
             WaitOn::Select => {
                 channel::select::cancel_wait(t);
             }
+            WaitOn::Signal => {
+                crate::signal::remove_waiter(t);
+            }
             WaitOn::Channel | WaitOn::Nothing => {
                 channel::remove_waiter(t);
             }

@@ -383,6 +383,14 @@ impl Scheduler {
         }
     }
 
+    /// Appends a tasklet of this thread whose wait ended (a signal went): already Runnable.
+    ///
+    /// # Safety
+    /// `t` is a tasklet of this thread, Runnable and not linked.
+    pub(crate) unsafe fn queue_woken(&self, t: *mut Tasklet) {
+        self.queue.append(t);
+    }
+
     /// Wakes a tasklet whose wait ended without a partner switch (channel shutdown).
     ///
     /// # Safety
