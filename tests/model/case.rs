@@ -426,7 +426,9 @@ fn main_op(s: &mut dyn Source, nch: u32, nprog: u32) -> Act {
         110..=111 => Act::SendPoll(chan(s, nch)),
         112..=113 => Act::RecvPoll(chan(s, nch)),
         114..=118 => select(s, nch),
-        _ => Act::SendSeq(chan(s, nch), s.below(4) as u8),
+        119..=120 => Act::SendSeq(chan(s, nch), s.below(4) as u8),
+        // slp_tick from the main tasklet: does nothing.
+        _ => Act::Tick(s.below(4) as u8),
     }
 }
 
