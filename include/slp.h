@@ -185,6 +185,11 @@ enum slp_status_code {
 typedef struct slp_channel slp_channel;
 
 /**
+ * A lock (`slp_lock`). Opaque; single owner of the handle (`slp_lock_new` / `slp_lock_free`).
+ */
+typedef struct slp_lock slp_lock;
+
+/**
  * A signal (`slp_signal`). Opaque; reference counted.
  */
 typedef struct slp_signal slp_signal;
@@ -195,6 +200,11 @@ typedef struct slp_signal slp_signal;
  * slp_tasklet_release). A thread's main tasklet is its own native stack (slp_main()).
  */
 typedef struct slp_tasklet slp_tasklet;
+
+/**
+ * A thread of the toolkit (`slp_thread`). Opaque.
+ */
+typedef struct slp_thread slp_thread;
 
 /**
  * Status returned by most calls: `SLP_OK` (0) on success, a negative library error (the
@@ -356,6 +366,19 @@ typedef struct slp_tasklet_options {
  */
 typedef int32_t (*slp_tasklet_fn)(void *arg);
 
+/**
+ * A toolkit thread's function: `int32_t fn(void *arg, slp_signal *please_stop)`. Return 0
+ * for success; any other value is the thread's error result (slp_thread_join returns it).
+ * Check `please_stop` (slp_signal_is_go, slp_signal_wait, or a SIGNAL case of slp_select
+ * next to a work channel) and return soon after it goes.
+ */
+typedef int32_t (*slp_thread_fn)(void *arg, struct slp_signal *please_stop);
+
+/**
+ * A log callback: `fn(message, user_data)`; `message` is borrowed for the call.
+ */
+typedef void (*slp_log_fn)(const char *message, void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -488,7 +511,8 @@ slp_status slp_channel_receive(struct slp_channel *ch, void **out);
 /**
  * Like slp_channel_send, with a deadline: `timeout_ns` < 0 waits without limit (exactly
  * slp_channel_send); 0 polls: the value passes only if a receiver waits or the buffer has
- * room, else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
+ * room — and a poll never switches: a waiting partner is appended to its run queue whatever
+ * the preference — else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
  * the thread's scheduler clock (see slp_set_clock). On expiry the caller has left the channel
  * (the balance is back) and the value is still the caller's: nobody received it. A main
  * tasklet with a finite timeout never gets SLP_E_DEADLOCK: its thread sleeps until a partner
@@ -521,7 +545,8 @@ slp_status slp_channel_receive_timeout(struct slp_channel *ch, void **out, int64
  * receive (same preference rules). `*index` is written whenever a case completed: the call
  * returns SLP_OK, a user exception code (a receive case got slp_channel_send_exception; see
  * slp_exception_data) or SLP_E_CLOSED; a receive case's `value` receives the value.
- * Nothing ready: `timeout_ns` 0 returns SLP_E_TIMEOUT at once (a poll); otherwise the caller
+ * A poll (`timeout_ns` 0) never switches: a ready case completes with its partner appended,
+ * whatever the preference. Nothing ready: a poll returns SLP_E_TIMEOUT at once; otherwise the caller
  * blocks as a waiter on every enabled case — each channel's balance counts it — until one
  * completes, then leaves the others (their balances back). A send case that did not complete
  * keeps its value (nobody received it). A partner pairing with a waiting selector follows
@@ -744,6 +769,70 @@ slp_status slp_dump(char *buf, size_t size, size_t *needed);
  * `t`: NULL or a live handle the caller holds a reference to; `pc`, `sp`, `fp`: NULL or valid for the reads and writes this call documents.
  */
 slp_status slp_tasklet_debug_context(const struct slp_tasklet *t, size_t *pc, size_t *sp, size_t *fp);
+
+/**
+ * Creates a Lock (mo-threads `Lock`): a monitor owned by the calling tasklet (a thread's main
+ * tasklet for plain threads), usable from any thread. Not reentrant. `*out` receives the
+ * handle, which has a single owner: free it with slp_lock_free. Returns SLP_OK, SLP_E_INVALID
+ * (out NULL), SLP_E_NOMEM.
+ *
+ * # Safety
+ * `out`: NULL or valid for a write.
+ */
+slp_status slp_lock_new(struct slp_lock **out);
+
+/**
+ * Frees a lock that nobody holds or waits for. NULL is ignored. A lock that is held or
+ * waited for is not freed (that would pull it from under its users): the call is refused,
+ * slp_last_error() says so, and the lock stays valid.
+ *
+ * # Safety
+ * `l`: NULL or a live handle, not used again once freed.
+ */
+void slp_lock_free(struct slp_lock *l);
+
+/**
+ * Acquires the lock for the calling tasklet. If another tasklet holds it, the caller blocks
+ * — only the calling tasklet: others on its thread keep running; a main tasklet with nothing
+ * runnable parks the OS thread — until ownership is handed to it. Hand-off is FIFO: a
+ * release gives the lock to the longest-waiting acquirer, so nobody starves (a releaser that
+ * acquires again queues behind the others). Not reentrant (mo-threads): a tasklet that
+ * already holds the lock gets SLP_E_DEADLOCK instead of hanging. Returns SLP_OK;
+ * SLP_E_DEADLOCK (re-entry, or nothing could ever release it: see "Deadlock detection");
+ * SLP_E_KILLED or a thrown code (killed while waiting: it does not hold the lock);
+ * SLP_E_WOULD_BLOCK (block_trap); SLP_E_SWITCH_TRAP; SLP_E_STATE (inside a callback);
+ * SLP_E_INVALID (NULL). A tasklet that ends holding a lock leaves it locked.
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_acquire(struct slp_lock *l);
+
+/**
+ * Releases the lock held by the calling tasklet: ownership goes to the first acquirer (FIFO),
+ * and one tasklet waiting in slp_lock_wait is woken (it re-acquires in turn: mo-threads'
+ * "exiting a lock always signals a waiting thread"). Never blocks. Returns SLP_OK;
+ * SLP_E_STATE (the caller does not hold it); SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_release(struct slp_lock *l);
+
+/**
+ * Waits inside the lock (mo-threads `lock.wait()`): releases it (waking one other waiter and
+ * handing the lock on), waits until another holder's release wakes the caller or
+ * `timeout_ns` passes (< 0: no limit; 0: give others a turn), then re-acquires it: it
+ * **always holds the lock again when it returns** SLP_OK (woken) or SLP_E_TIMEOUT — which it
+ * may therefore return later than the timeout. Returns also SLP_E_STATE (the caller does not
+ * hold the lock; inside a callback); SLP_E_KILLED or a thrown code (killed while waiting: the
+ * caller does NOT hold the lock then); SLP_E_WOULD_BLOCK; SLP_E_SWITCH_TRAP; SLP_E_DEADLOCK;
+ * SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `l`: NULL or a live handle.
+ */
+slp_status slp_lock_wait(struct slp_lock *l, int64_t timeout_ns);
 
 /**
  * The tasklet running on the calling thread (the main tasklet when called from the thread's
@@ -1345,6 +1434,99 @@ const char *slp_tasklet_name(const struct slp_tasklet *t);
  * until the next user exception reaches this tasklet.
  */
 void *slp_exception_data(void);
+
+/**
+ * Starts `fn(arg, please_stop)` on a new, named OS thread (mo-threads `Thread.run`), a child
+ * of the calling toolkit thread (or a top-level thread when the caller is not one). The new
+ * thread has a libslp scheduler and participates in deadlock detection from before this call
+ * returns. When `fn` returns, the thread stops its children (please_stop) and joins them,
+ * its tasklets are killed as at any thread exit, and its `stopped` signal goes. `*out`
+ * receives the handle, consumed by exactly one of slp_thread_join (when it returns SLP_OK)
+ * or slp_thread_release. Any thread. Returns SLP_OK, SLP_E_INVALID (fn or out NULL),
+ * SLP_E_NOMEM (no memory, or the OS refused a thread). `name` may be NULL ("thread").
+ *
+ * # Safety
+ * `name`: NULL or a NUL-terminated string (copied); `fn_` safe to call with `arg` on the new
+ * thread; `out`: NULL or valid for a write.
+ */
+slp_status slp_thread_new(const char *name, slp_thread_fn fn_, void *arg, struct slp_thread **out);
+
+/**
+ * Asks the thread to stop (mo-threads `stop()`): its children's please_stop signals go
+ * first, depth first, then its own. Never blocks; the thread stops when its function
+ * returns. Any thread. Returns SLP_OK, SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+slp_status slp_thread_stop(struct slp_thread *th);
+
+/**
+ * Waits until the thread stopped (its function returned, its children were joined) — from a
+ * tasklet it parks only the tasklet — then consumes the handle and writes the function's
+ * result to `*result` (may be NULL). Returns SLP_OK (handle consumed); SLP_E_TIMEOUT
+ * (`timeout_ns` passed: 0 polls, < 0 waits without limit; the handle stays valid);
+ * SLP_E_STATE (the handle was already consumed); SLP_E_DEADLOCK (a thread joining itself);
+ * SLP_E_KILLED or a thrown code (the waiting tasklet was killed); SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle not yet consumed; `result`: NULL or valid for a write.
+ */
+slp_status slp_thread_join(struct slp_thread *th, int64_t timeout_ns, int32_t *result);
+
+/**
+ * Detaches the thread and consumes the handle (mo-threads `release()`): nobody will join it.
+ * If its function returns an error result, that is reported through the log callback (see
+ * slp_set_log_callback; default stderr), never lost. Returns SLP_OK, SLP_E_STATE (already
+ * consumed), SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle not yet consumed.
+ */
+slp_status slp_thread_release(struct slp_thread *th);
+
+/**
+ * The thread's please_stop signal (borrowed: valid while the handle is; retain it to keep
+ * it longer), the one its function receives. NULL for NULL.
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+struct slp_signal *slp_thread_please_stop(struct slp_thread *th);
+
+/**
+ * The thread's stopped signal (borrowed, like slp_thread_please_stop): it goes once the
+ * thread has fully stopped. Wait on it, combine it (slp_signal_and of two threads' stopped
+ * signals), or select on it. NULL for NULL.
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+struct slp_signal *slp_thread_stopped(struct slp_thread *th);
+
+/**
+ * Brings the toolkit down in order (mo-threads shutdown): every running toolkit thread gets
+ * please_stop (in reverse creation order, each one's children first), every pending Till
+ * fires at once (so no thread waits out a long Till), then every thread is joined within
+ * `timeout_ns` (< 0: no limit). Threads that did not stop in time are named through the log
+ * callback. Tills made afterwards are born fired and threads made afterwards are asked to
+ * stop at once. Handles stay the callers' (join them at once, or release them). Installs no
+ * signal handlers. Call it from a thread that is not a toolkit thread (the main thread).
+ * Returns SLP_OK or SLP_E_TIMEOUT.
+ */
+slp_status slp_shutdown(int64_t timeout_ns);
+
+/**
+ * Installs the process-wide log callback (NULL: stderr, the default) for what libslp reports
+ * instead of losing it: the error result of a released thread, threads that did not stop
+ * within slp_shutdown's deadline. It may be called on any thread. The previous callback is
+ * returned through `prev_fn` / `prev_user_data` (each may be NULL). Returns SLP_OK.
+ *
+ * # Safety
+ * `fn_`: NULL or safe to call from any thread; `prev_fn`, `prev_user_data`: NULL or valid
+ * for a write.
+ */
+slp_status slp_set_log_callback(slp_log_fn fn_, void *user_data, slp_log_fn *prev_fn, void **prev_user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
-use crate::sched::{remote, sched_opt, usable, Scheduler};
+use crate::sched::{remote, usable, Scheduler};
 use crate::status::*;
 use crate::tasklet::{self, State, States, Tasklet, WaitOn};
 
@@ -223,11 +223,8 @@ pub unsafe fn wait(l: *mut Lock, timeout_ns: i64) -> Status {
     if !next.is_null() {
         wake(Some(s), next);
     }
-    let r = {
-        // Queued as a waiter: parks until it owns the lock again.
-        let _ = &next;
-        block(s, l, me, deadline)
-    };
+    // Queued as a waiter: parks until it owns the lock again.
+    let r = block(s, l, me, deadline);
     (*me).blocked_lock.store(ptr::null_mut(), Ordering::Release);
     match r {
         Ok(E_TIMEOUT) => fail(E_TIMEOUT, "slp_lock_wait: the timeout passed (the lock is held again)"),
@@ -282,15 +279,4 @@ pub unsafe fn remove_waiter(t: *mut Tasklet) -> bool {
     }
     (*t).transition(BLOCKED, State::Runnable);
     true
-}
-
-/// Is the lock held by the running tasklet of this thread? (For messages and tests.)
-///
-/// # Safety
-/// `l` is a live lock.
-pub unsafe fn held_by_caller(l: *mut Lock) -> bool {
-    match sched_opt() {
-        Some(s) => (*l).st.lock().owner == s.running(),
-        None => false,
-    }
 }

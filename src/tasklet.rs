@@ -108,6 +108,8 @@ pub enum WaitOn {
     Select,
     /// A signal (`blocked_sig`), possibly with a deadline.
     Signal,
+    /// A lock (`blocked_lock`): acquiring it, or waiting on it (possibly with a deadline).
+    Lock,
 }
 
 /// A set of states, the `from` side of a transition.
@@ -202,6 +204,8 @@ pub struct Tasklet {
     pub(crate) xfer_case: AtomicUsize,
     /// The cases of the select it is blocked in (owner only; null when not selecting).
     pub(crate) sel_cases: Cell<(*mut crate::channel::select::SelectCase, usize)>,
+    /// The lock it waits for (slp_lock_acquire / slp_lock_wait), or null.
+    pub(crate) blocked_lock: AtomicPtr<crate::lock::Lock>,
     /// The signal it waits on (slp_signal_wait), or null.
     pub(crate) blocked_sig: AtomicPtr<crate::signal::Signal>,
     /// Its timer's index in the owner's timer heap + 1, 0 for none (owner only).
@@ -274,6 +278,7 @@ impl Tasklet {
                 exc_data: Cell::new(ptr::null_mut()),
                 xfer_case: AtomicUsize::new(0),
                 blocked_sig: AtomicPtr::new(ptr::null_mut()),
+                blocked_lock: AtomicPtr::new(ptr::null_mut()),
                 sel_cases: Cell::new((ptr::null_mut(), 0)),
                 timer_slot: Cell::new(0),
                 waiting: Cell::new(WaitOn::Nothing),

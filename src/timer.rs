@@ -275,6 +275,12 @@ impl Scheduler {
                     self.queue.append(t);
                 }
             }
+            WaitOn::Lock => {
+                // It stops waiting and re-acquires: runnable now if the lock was free.
+                if crate::lock::timed_out(t) {
+                    self.queue.append(t);
+                }
+            }
             WaitOn::Nothing => {}
         }
     }

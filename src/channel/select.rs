@@ -82,7 +82,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
     let deadline = (timeout_ns > 0).then(|| s.deadline_after(timeout_ns));
     // 1. The first ready case wins.
     for i in 0..n {
-        if let Some(st) = try_case(s, me, cases, i, index) {
+        if let Some(st) = try_case(s, me, cases, i, index, timeout_ns == 0) {
             return st;
         }
     }
@@ -121,7 +121,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                 if (*me).try_transition(BLOCKED, State::Runnable).is_ok() {
                     leave_all(me, cases, n);
                     (*me).waiting.set(WaitOn::Nothing);
-                    if let Some(st) = try_case(s, me, cases, i, index) {
+                    if let Some(st) = try_case(s, me, cases, i, index, false) {
                         return st;
                     }
                     // Taken meanwhile by another thread: wait again from the start.
@@ -189,7 +189,14 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
 
 /// Tries case `i` without blocking: `Some(status)` when it completed (or was refused), with
 /// `*index` written for a completion.
-unsafe fn try_case(s: &Scheduler, me: *mut Tasklet, cases: *mut SelectCase, i: usize, index: &mut usize) -> Option<Status> {
+unsafe fn try_case(
+    s: &Scheduler,
+    me: *mut Tasklet,
+    cases: *mut SelectCase,
+    i: usize,
+    index: &mut usize,
+    poll: bool,
+) -> Option<Status> {
     let c = &mut *cases.add(i);
     if c.op == SELECT_SIGNAL {
         if !c.signal.is_null() && signal::is_go(c.signal) {
@@ -204,7 +211,7 @@ unsafe fn try_case(s: &Scheduler, me: *mut Tasklet, cases: *mut SelectCase, i: u
     }
     let st = (*ch).st.lock();
     if c.op == SELECT_SEND {
-        match try_send(s, ch, st, Item::Value(c.value)) {
+        match try_send(s, ch, st, Item::Value(c.value), poll) {
             Ok(status) => {
                 if status == OK {
                     *index = i;
@@ -219,7 +226,7 @@ unsafe fn try_case(s: &Scheduler, me: *mut Tasklet, cases: *mut SelectCase, i: u
             Err(_) => None,
         }
     } else {
-        match try_receive(s, ch, st) {
+        match try_receive(s, ch, st, poll) {
             Ok(Ok(item)) => {
                 *index = i;
                 let mut v = ptr::null_mut();

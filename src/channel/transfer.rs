@@ -85,6 +85,7 @@ pub(super) unsafe fn take_partner(
     s: &Scheduler,
     st: &mut ChanState,
     want_senders: bool,
+    poll: bool,
 ) -> Result<Option<Partner>, Status> {
     loop {
         if st.senders != want_senders {
@@ -92,7 +93,12 @@ pub(super) unsafe fn take_partner(
         }
         let Some(w) = st.waiters.pop_front() else { return Ok(None) };
         let t = w.t;
-        let p = order(s, st, t, !want_senders);
+        let mut p = order(s, st, t, !want_senders);
+        if poll {
+            // A poll never switches: the partner is appended, the caller goes on.
+            p.first = false;
+            p.all = false;
+        }
         if let Err(e) = s.would_switch(p.first, p.all) {
             st.waiters.push_front(w); // refused: nothing changes (the slot was just freed)
             return Err(e);
@@ -153,8 +159,9 @@ pub(super) unsafe fn try_send<'a>(
     ch: *const Channel,
     mut st: MutexGuard<'a, ChanState>,
     item: Item,
+    poll: bool,
 ) -> Result<Status, MutexGuard<'a, ChanState>> {
-    match take_partner(s, &mut st, false) {
+    match take_partner(s, &mut st, false, poll) {
         Err(e) => return Ok(e),
         Ok(Some(partner)) => {
             give_to_receiver(partner.w.t, item);
@@ -185,9 +192,10 @@ pub(super) unsafe fn try_receive<'a>(
     s: &Scheduler,
     ch: *const Channel,
     mut st: MutexGuard<'a, ChanState>,
+    poll: bool,
 ) -> Result<Result<Item, Status>, MutexGuard<'a, ChanState>> {
     if let Some(front) = st.buf.front().copied() {
-        let partner = match take_partner(s, &mut st, true) {
+        let partner = match take_partner(s, &mut st, true, poll) {
             Err(e) => return Ok(Err(e)),
             Ok(p) => p,
         };
@@ -199,7 +207,7 @@ pub(super) unsafe fn try_receive<'a>(
         finish(s, ch, st, partner);
         return Ok(Ok(front));
     }
-    match take_partner(s, &mut st, true) {
+    match take_partner(s, &mut st, true, poll) {
         Err(e) => Ok(Err(e)),
         Ok(Some(partner)) => {
             (*partner.w.t).xfer_status.store(OK, Ordering::Relaxed);
@@ -293,7 +301,7 @@ pub unsafe fn send(ch: *const Channel, item: Item, timeout_ns: i64) -> Status {
     announce(s, ch, me, true);
     // Read the clock before locking: a host clock is host code.
     let deadline = (timeout_ns > 0).then(|| s.deadline_after(timeout_ns));
-    let st = match try_send(s, ch, (*ch).st.lock(), item) {
+    let st = match try_send(s, ch, (*ch).st.lock(), item, timeout_ns == 0) {
         Ok(status) => return status,
         Err(st) => st,
     };
@@ -322,7 +330,7 @@ pub unsafe fn receive(ch: *const Channel, out: &mut *mut c_void, timeout_ns: i64
     let me = s.running();
     announce(s, ch, me, false);
     let deadline = (timeout_ns > 0).then(|| s.deadline_after(timeout_ns));
-    let st = match try_receive(s, ch, (*ch).st.lock()) {
+    let st = match try_receive(s, ch, (*ch).st.lock(), timeout_ns == 0) {
         Ok(Ok(item)) => return deliver(me, item, out),
         Ok(Err(e)) => return e,
         Err(st) => st,

@@ -167,7 +167,8 @@ pub unsafe extern "C" fn slp_channel_receive(ch: *mut Channel, out: *mut *mut c_
 
 /// Like slp_channel_send, with a deadline: `timeout_ns` < 0 waits without limit (exactly
 /// slp_channel_send); 0 polls: the value passes only if a receiver waits or the buffer has
-/// room, else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
+/// room — and a poll never switches: a waiting partner is appended to its run queue whatever
+/// the preference — else SLP_E_TIMEOUT and nothing changes; > 0 blocks at most that many nanoseconds of
 /// the thread's scheduler clock (see slp_set_clock). On expiry the caller has left the channel
 /// (the balance is back) and the value is still the caller's: nobody received it. A main
 /// tasklet with a finite timeout never gets SLP_E_DEADLOCK: its thread sleeps until a partner
@@ -237,7 +238,8 @@ const _: () = assert!(
 /// receive (same preference rules). `*index` is written whenever a case completed: the call
 /// returns SLP_OK, a user exception code (a receive case got slp_channel_send_exception; see
 /// slp_exception_data) or SLP_E_CLOSED; a receive case's `value` receives the value.
-/// Nothing ready: `timeout_ns` 0 returns SLP_E_TIMEOUT at once (a poll); otherwise the caller
+/// A poll (`timeout_ns` 0) never switches: a ready case completes with its partner appended,
+/// whatever the preference. Nothing ready: a poll returns SLP_E_TIMEOUT at once; otherwise the caller
 /// blocks as a waiter on every enabled case — each channel's balance counts it — until one
 /// completes, then leaves the others (their balances back). A send case that did not complete
 /// keeps its value (nobody received it). A partner pairing with a waiting selector follows

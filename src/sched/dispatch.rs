@@ -355,6 +355,9 @@ impl Scheduler {
             WaitOn::Signal => {
                 crate::signal::remove_waiter(t);
             }
+            WaitOn::Lock => {
+                crate::lock::remove_waiter(t);
+            }
             WaitOn::Channel | WaitOn::Nothing => {
                 channel::remove_waiter(t);
             }
