@@ -1006,7 +1006,7 @@ impl<'c> Model<'c> {
                 let Some(c) = self.ch(c) else {
                     return Done(res(SKIP));
                 };
-                match self.try_send(x, c, Item::Val(value_of(x, pc)), 0) {
+                match self.try_send(x, c, Item::Val(value_of(x, pc)), 0, true) {
                     Some(o) => o,
                     None => Done(res(self.poll_fail(c))),
                 }
@@ -1015,7 +1015,7 @@ impl<'c> Model<'c> {
                 let Some(c) = self.ch(c) else {
                     return Done(res(SKIP));
                 };
-                match self.try_receive(x, c, 0) {
+                match self.try_receive(x, c, 0, true) {
                     Some(o) => o,
                     None => Done(res(self.poll_fail(c))),
                 }
@@ -1085,8 +1085,8 @@ impl<'c> Model<'c> {
     }
 
     /// slp_select (SPEC §5.5): the first ready case in array order completes exactly like a
-    /// plain send or receive; none ready: a poll returns SLP_E_TIMEOUT, else the caller waits
-    /// on every enabled case.
+    /// plain send or receive (a poll: like a poll, never switching); none ready: a poll
+    /// returns SLP_E_TIMEOUT, else the caller waits on every enabled case.
     fn select(&mut self, x: usize, pc: usize, cases: &[SelCase], poll: bool) -> Out {
         use Out::Done;
         let mut enabled = Vec::new();
@@ -1098,9 +1098,9 @@ impl<'c> Model<'c> {
             let item = Item::Val(value_k(x, pc, i));
             let tag = select_tag(i);
             let r = if k.send {
-                self.try_send(x, c, item, tag)
+                self.try_send(x, c, item, tag, poll)
             } else {
-                self.try_receive(x, c, tag)
+                self.try_receive(x, c, tag, poll)
             };
             if let Some(o) = r {
                 return o;
@@ -1311,12 +1311,13 @@ impl<'c> Model<'c> {
     }
 
     /// The non-blocking part of a send (`tag`: a select's index): to the first waiting
-    /// receiver, or into the buffer; None when it would block.
-    fn try_send(&mut self, x: usize, c: usize, item: Item, tag: u64) -> Option<Out> {
+    /// receiver, or into the buffer; None when it would block. A poll never switches: the
+    /// partner is appended whatever the preference (and schedule_all).
+    fn try_send(&mut self, x: usize, c: usize, item: Item, tag: u64, poll: bool) -> Option<Out> {
         let ch = &self.chans[c];
         if let Some(pos) = ch.waiters.iter().position(|w| !w.send) {
-            let first = ch.pref < 0;
-            let all = ch.all;
+            let first = ch.pref < 0 && !poll;
+            let all = ch.all && !poll;
             if (first || all) && self.trap > 0 {
                 return Some(Out::Done(res(E_SWITCH_TRAP)));
             }
@@ -1333,7 +1334,7 @@ impl<'c> Model<'c> {
     }
 
     fn send(&mut self, x: usize, c: usize, item: Item) -> Out {
-        if let Some(o) = self.try_send(x, c, item, 0) {
+        if let Some(o) = self.try_send(x, c, item, 0, false) {
             return o;
         }
         self.block(
@@ -1350,7 +1351,7 @@ impl<'c> Model<'c> {
 
     /// The non-blocking part of a receive: a buffered item (a waiting sender refills the
     /// buffer) or the first waiting sender's; None when it would block.
-    fn try_receive(&mut self, x: usize, c: usize, tag: u64) -> Option<Out> {
+    fn try_receive(&mut self, x: usize, c: usize, tag: u64, poll: bool) -> Option<Out> {
         let ch = &self.chans[c];
         let sender = ch.waiters.iter().position(|w| w.send);
         if ch.buf.is_empty() && sender.is_none() {
@@ -1361,8 +1362,8 @@ impl<'c> Model<'c> {
             let item = self.chans[c].buf.pop_front().unwrap();
             return Some(Out::Done(self.take_item_tag(x, item, tag)));
         };
-        let first = ch.pref > 0;
-        let all = ch.all;
+        let first = ch.pref > 0 && !poll;
+        let all = ch.all && !poll;
         if (first || all) && self.trap > 0 {
             return Some(Out::Done(res(E_SWITCH_TRAP)));
         }
@@ -1380,7 +1381,7 @@ impl<'c> Model<'c> {
     }
 
     fn receive(&mut self, x: usize, c: usize) -> Out {
-        if let Some(o) = self.try_receive(x, c, 0) {
+        if let Some(o) = self.try_receive(x, c, 0, false) {
             return o;
         }
         self.block(
