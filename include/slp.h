@@ -305,6 +305,12 @@ typedef struct slp_counters {
    * Idle stacks in the calling thread's pool.
    */
   uint64_t stacks_pooled;
+  /**
+   * Locks held right now, process-wide (a tasklet that ends holding a lock leaves it
+   * locked: this shows it). Added in 0.1.0 after the first fields: a program built against
+   * a header without it passes a smaller struct_size and gets the fields it knows.
+   */
+  uint64_t locks_held;
 } slp_counters;
 
 /**
@@ -731,8 +737,9 @@ slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_cha
 
 /**
  * Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
- * counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
- * than this version's slp_counters).
+ * and lock counts of the whole process): the fields that fit in `struct_size` bytes, so a
+ * program built against an older header keeps working. Returns SLP_OK, or SLP_E_INVALID
+ * (NULL, or struct_size smaller than the first version's slp_counters).
  *
  * # Safety
  * `out`: NULL or valid for the reads and writes this call documents.
@@ -1100,11 +1107,11 @@ void slp_signal_retain(struct slp_signal *s);
 void slp_signal_release(struct slp_signal *s);
 
 /**
- * Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
- * or thread, on any thread, is released (a tasklet of the calling thread is appended to its
- * run queue; one of another thread goes back to its owner, which is woken), then the `then`
- * callbacks run once each, in registration order, on this thread, before this call returns
- * (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+ * Makes the signal go (mo-threads `go()`): idempotent and irreversible. The `then` callbacks
+ * run once each, in registration order, on this thread (see "Callbacks" at the top of this
+ * header), then every waiter, tasklet or thread, on any thread, is released (a tasklet of the
+ * calling thread is appended to its run queue; one of another thread goes back to its owner,
+ * which is woken): a wait that returns SLP_OK sees what the callbacks did. Any thread. Returns SLP_OK, SLP_E_INVALID
  * (NULL).
  *
  * # Safety
@@ -1466,7 +1473,9 @@ slp_status slp_thread_stop(struct slp_thread *th);
  * tasklet it parks only the tasklet — then consumes the handle and writes the function's
  * result to `*result` (may be NULL). Returns SLP_OK (handle consumed); SLP_E_TIMEOUT
  * (`timeout_ns` passed: 0 polls, < 0 waits without limit; the handle stays valid);
- * SLP_E_STATE (the handle was already consumed); SLP_E_DEADLOCK (a thread joining itself);
+ * SLP_E_STATE (the handle was already consumed — answered while the thread still runs;
+ * once it has ended, a consumed handle is freed and must not be used); SLP_E_DEADLOCK (a
+ * thread joining itself);
  * SLP_E_KILLED or a thrown code (the waiting tasklet was killed); SLP_E_INVALID (NULL).
  *
  * # Safety

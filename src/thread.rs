@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex};
@@ -38,9 +38,13 @@ pub struct Thread {
     children: Mutex<Vec<*mut Thread>>,
     /// The creator's handle was consumed (joined or released).
     handle_gone: AtomicBool,
-    /// Released: an error result is logged when the thread ends.
-    released: AtomicBool,
+    /// `RELEASED` | `ENDED`: whichever of release and the thread's end comes second reports an
+    /// error result (exactly one of them sees the other's bit).
+    report: AtomicU8,
 }
+
+const RELEASED: u8 = 1;
+const ENDED: u8 = 2;
 
 // SAFETY: shared state is atomics, locks, and signals (thread-safe); pointers are references.
 unsafe impl Send for Thread {}
@@ -124,7 +128,7 @@ pub unsafe fn spawn(name: &CStr, f: ThreadFn, arg: *mut c_void) -> Result<*mut T
         parent,
         children: Mutex::new(Vec::new()),
         handle_gone: AtomicBool::new(false),
-        released: AtomicBool::new(false),
+        report: AtomicU8::new(0),
     }));
     if parent.is_null() {
         roots().lock().push(t);
@@ -212,9 +216,12 @@ unsafe fn finish(t: *mut Thread, rc: i32) {
         let _ = signal::wait((*c).stopped, -1);
         release_ref(c);
     }
+    // Until its stopped signal went, this thread still counts as a possible waker for
+    // deadlock detection, though its scheduler is gone.
+    let _waker = crate::sched::census::external_waker();
     // Tasklets of this thread are killed now, while the thread still exists.
     let _ = crate::sched::exit::teardown_current(true);
-    if rc != OK && (*t).released.load(Ordering::Acquire) {
+    if (*t).report.fetch_or(ENDED, Ordering::AcqRel) & RELEASED != 0 && rc != OK {
         log(format_args!(
             "libslp: released thread '{}' ended with error {rc}",
             (*t).name.to_string_lossy()
@@ -280,8 +287,7 @@ pub unsafe fn release(t: *mut Thread) -> Status {
     if (*t).handle_gone.swap(true, Ordering::AcqRel) {
         return fail(E_STATE, "slp_thread_release: the handle was already joined or released");
     }
-    (*t).released.store(true, Ordering::Release);
-    if signal::is_go((*t).stopped) {
+    if (*t).report.fetch_or(RELEASED, Ordering::AcqRel) & ENDED != 0 {
         let rc = (*t).result.load(Ordering::Acquire);
         if rc != OK {
             log(format_args!(

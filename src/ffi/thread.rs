@@ -40,6 +40,8 @@ pub unsafe extern "C" fn slp_thread_new(
             return Err(fail(E_INVALID, "slp_thread_new: fn is NULL"));
         };
         let name = if name.is_null() { c"thread" } else { CStr::from_ptr(name) };
+        // The creator participates in deadlock detection from now on (it will stop and join).
+        crate::sched::usable()?;
         *out = thread::spawn(name, f, arg)?;
         Ok(SLP_OK)
     })
@@ -64,7 +66,9 @@ pub unsafe extern "C" fn slp_thread_stop(th: *mut Thread) -> slp_status {
 /// tasklet it parks only the tasklet — then consumes the handle and writes the function's
 /// result to `*result` (may be NULL). Returns SLP_OK (handle consumed); SLP_E_TIMEOUT
 /// (`timeout_ns` passed: 0 polls, < 0 waits without limit; the handle stays valid);
-/// SLP_E_STATE (the handle was already consumed); SLP_E_DEADLOCK (a thread joining itself);
+/// SLP_E_STATE (the handle was already consumed — answered while the thread still runs;
+/// once it has ended, a consumed handle is freed and must not be used); SLP_E_DEADLOCK (a
+/// thread joining itself);
 /// SLP_E_KILLED or a thrown code (the waiting tasklet was killed); SLP_E_INVALID (NULL).
 ///
 /// # Safety
