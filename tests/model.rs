@@ -3,7 +3,11 @@
 //! A reference model of Stackless's single-thread semantics (tests/model/spec.rs: the run
 //! queue, tasklet states, channels with balance, preference, schedule_all, buffering,
 //! close/open/shutdown, kill and throw, uncaught errors, block_trap, switch_trap and the §5.3
-//! deadlock rules with only this thread participating) and random operation sequences
+//! deadlock rules with only this thread participating; since API 8 also slp_run_watchdog with
+//! tick budgets (hard, SLP_WATCHDOG_SOFT, SLP_WATCHDOG_TOTAL, budget 0), slp_tick and the
+//! atomic deferral, polls (send/receive with timeout 0), slp_select over 1-3 cases (blocking
+//! or polling, NULL channels) and slp_channel_send_sequence — deterministic: ticks, never
+//! time or finite timeouts) and random operation sequences
 //! (tests/model/case.rs) executed against both the model and libslp through its C ABI
 //! (tests/model/real.rs). After every step of the main tasklet the event logs (who did what,
 //! with which status and value), flags, runcount, balances, channel states, switch_trap and
@@ -19,6 +23,14 @@
 //!                            state field, leak), count the cases of each, fail at the end
 //!   SLP_MODEL_STATS=1        print how often each operation returned each status
 //!   SLP_MODEL_VERBOSE=1      print every case's model event log (with SLP_MODEL_CASE)
+//!   SLP_MODEL_DEFERRAL_DROPPED_ON_SWITCH=1
+//!                            the model drops an interrupt deferred by atomic when its
+//!                            tasklet switches away (as libslp does; the header says it
+//!                            fires in the set_atomic(false) call; see spec.rs)
+//!   SLP_MODEL_SELECT_BOTH_WAYS=1
+//!                            also generate selects with a send and a receive case on one
+//!                            channel (libslp overflows its stack when such a select waits;
+//!                            tests/model_repro.rs)
 //!
 //! Run more: SLP_MODEL_CASES=1000000 SLP_MODEL_SEED=0x1234 cargo test --release --test model
 //! (about 45 s per million cases). A fuzz target drives the same code from fuzz bytes:
@@ -205,6 +217,12 @@ fn model_matches_libslp() {
     let only = env_u64("SLP_MODEL_CASE");
     let keep_going = std::env::var("SLP_MODEL_KEEP_GOING").is_ok_and(|v| v == "1");
     let verbose = std::env::var("SLP_MODEL_VERBOSE").is_ok_and(|v| v == "1");
+    if std::env::var("SLP_MODEL_DEFERRAL_DROPPED_ON_SWITCH").is_ok_and(|v| v == "1") {
+        spec::DEFERRAL_DROPPED_ON_SWITCH.store(true, Ordering::Relaxed);
+    }
+    if std::env::var("SLP_MODEL_SELECT_BOTH_WAYS").is_ok_and(|v| v == "1") {
+        case::SELECT_BOTH_WAYS.store(true, Ordering::Relaxed);
+    }
     start_watchdog(base);
 
     // Warm-up: the first scheduler of the thread allocates thread-locals that stay.

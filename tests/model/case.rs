@@ -18,6 +18,7 @@ pub const E_STATE: i32 = -3;
 pub const E_DEADLOCK: i32 = -5;
 pub const E_CLOSED: i32 = -6;
 pub const E_KILLED: i32 = -7;
+pub const E_TIMEOUT: i32 = -8;
 pub const E_WOULD_BLOCK: i32 = -9;
 pub const E_SWITCH_TRAP: i32 = -10;
 pub const E_DEAD: i32 = -11;
@@ -161,8 +162,64 @@ pub enum Act {
     ReleaseChan(u8),
     /// Record flags of a tasklet and runcount (tasklet programs only).
     Query(Who),
+    /// slp_run_watchdog(budget, flags, &t) (ticks; flags from WD_SOFT | WD_TOTAL); when it
+    /// hands back an interrupted tasklet, the caller re-inserts it (true) or not, then
+    /// releases the reference it got.
+    RunWd(u8, u8, bool),
+    /// slp_tick(n).
+    Tick(u8),
+    /// slp_tasklet_set_atomic(slp_current(), on): records the old value.
+    SetAtomic(bool),
+    /// slp_channel_send_timeout(c, v, 0): a poll.
+    SendPoll(u8),
+    /// slp_channel_receive_timeout(c, &v, 0): a poll.
+    RecvPoll(u8),
+    /// slp_channel_send_sequence(c, values, n, &sent): records *sent.
+    SendSeq(u8, u8),
+    /// slp_select over the first `n` cases, blocking (false) or as a poll (true, timeout 0);
+    /// records *index and the received value (see `select_val`).
+    Select([SelCase; 3], u8, bool),
     /// End the tasklet's function with this return value (tasklet programs only).
     Return(i32),
+}
+
+/// One case of a select: a send or a receive on a channel; `chan` None is a NULL channel (a
+/// disabled case; a released channel is passed as NULL too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelCase {
+    pub send: bool,
+    pub chan: Option<u8>,
+}
+
+/// slp_run_watchdog flags the cases use (never SLP_WATCHDOG_TIME: real time).
+pub const WD_SOFT: u8 = 2;
+pub const WD_TOTAL: u8 = 4;
+
+impl Act {
+    /// Every channel index the action names (for the shrinker's channel removal).
+    pub fn for_each_chan(&mut self, mut f: impl FnMut(&mut u8)) {
+        match self {
+            Act::Send(x)
+            | Act::SendExc(x, _)
+            | Act::Receive(x)
+            | Act::SetPref(x, _)
+            | Act::SetSchedAll(x, _)
+            | Act::Close(x)
+            | Act::Open(x)
+            | Act::Shutdown(x)
+            | Act::SendPoll(x)
+            | Act::RecvPoll(x)
+            | Act::SendSeq(x, _) => f(x),
+            Act::Select(cs, n, _) => {
+                for c in cs.iter_mut().take(*n as usize) {
+                    if let Some(x) = &mut c.chan {
+                        f(x)
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,6 +250,17 @@ pub struct Case {
 /// The value sent by action `pc` of tasklet `tid` (main: tid 0, pc = op index): unique per case.
 pub fn value_of(tid: usize, pc: usize) -> u64 {
     ((tid as u64 + 1) << 32) | (pc as u64 + 1) << 4 | 0x8
+}
+
+/// The value of select case `i` (a send case) or of value `k` of a send_sequence.
+pub fn value_k(tid: usize, pc: usize, k: usize) -> u64 {
+    value_of(tid, pc) + k as u64
+}
+
+/// What a select records: the index written (i + 1 in the top byte; 0 when not written) and
+/// the value a receive case received.
+pub fn select_tag(i: usize) -> u64 {
+    (i as u64 + 1) << 56
 }
 
 /// The exception data passed by action `pc` of tasklet `tid`.
@@ -327,7 +395,7 @@ fn kill_target(s: &mut dyn Source) -> Who {
 
 /// An operation of the main tasklet.
 fn main_op(s: &mut dyn Source, nch: u32, nprog: u32) -> Act {
-    match s.below(100) {
+    match s.below(122) {
         0..=14 => Act::Spawn(s.below(nprog) as u8, s.chance(10)),
         15..=28 => match s.below(10) {
             0..=5 => Act::Run,
@@ -353,13 +421,56 @@ fn main_op(s: &mut dyn Source, nch: u32, nprog: u32) -> Act {
         83..=84 => Act::BlockTrap(if s.chance(50) { Who::Me } else { who_t(s) }, s.chance(60)),
         85..=87 => Act::Release(who_t(s)),
         88 => Act::ReleaseChan(chan(s, nch)),
-        _ => Act::Run,
+        89..=99 => Act::Run,
+        100..=109 => run_wd(s),
+        110..=111 => Act::SendPoll(chan(s, nch)),
+        112..=113 => Act::RecvPoll(chan(s, nch)),
+        114..=118 => select(s, nch),
+        119..=120 => Act::SendSeq(chan(s, nch), s.below(4) as u8),
+        // slp_tick from the main tasklet: does nothing.
+        _ => Act::Tick(s.below(4) as u8),
     }
+}
+
+fn run_wd(s: &mut dyn Source) -> Act {
+    let budget = if s.chance(8) { 0 } else { 1 + s.below(4) as u8 };
+    let flags = [0, 0, WD_SOFT, WD_TOTAL, WD_SOFT | WD_TOTAL][s.below(5) as usize];
+    Act::RunWd(budget, flags, s.chance(70))
+}
+
+/// Whether a select may have a send case and a receive case on the same channel. Off by
+/// default: libslp recurses without end (stack overflow, the process aborts) when such a
+/// select has to wait (SLP_MODEL_SELECT_BOTH_WAYS=1 turns it on; the model handles it).
+pub static SELECT_BOTH_WAYS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+fn select(s: &mut dyn Source, nch: u32) -> Act {
+    let n = 1 + s.below(3) as u8;
+    let mut cs = [SelCase {
+        send: false,
+        chan: None,
+    }; 3];
+    let both = SELECT_BOTH_WAYS.load(std::sync::atomic::Ordering::Relaxed);
+    for i in 0..n as usize {
+        let mut send = s.chance(50);
+        let chan = if s.chance(12) {
+            None
+        } else {
+            Some(chan(s, nch))
+        };
+        if !both && chan.is_some() {
+            if let Some(e) = cs[..i].iter().find(|e| e.chan == chan) {
+                send = e.send;
+            }
+        }
+        cs[i] = SelCase { send, chan };
+    }
+    Act::Select(cs, n, s.chance(30))
 }
 
 /// A step of a tasklet's program.
 fn tasklet_act(s: &mut dyn Source, nch: u32, nprog: u32) -> Act {
-    match s.below(100) {
+    match s.below(125) {
         0..=17 => Act::Send(chan(s, nch)),
         18..=35 => Act::Receive(chan(s, nch)),
         36..=40 => Act::SendExc(chan(s, nch), code(s)),
@@ -389,31 +500,66 @@ fn tasklet_act(s: &mut dyn Source, nch: u32, nprog: u32) -> Act {
         86 => Act::ReleaseChan(chan(s, nch)),
         87..=92 => Act::Query(who_any(s, true)),
         93..=97 => Act::Return([0, 0, E_KILLED, 42, 7, E_DEADLOCK][s.below(6) as usize]),
-        _ => {
+        98..=99 => {
             if s.chance(50) {
                 Act::Run
             } else {
                 Act::RunN(1 + s.below(2))
             }
         }
+        100..=105 => tick(s),
+        106..=108 => Act::SetAtomic(s.chance(50)),
+        109..=110 => Act::SendPoll(chan(s, nch)),
+        111..=112 => Act::RecvPoll(chan(s, nch)),
+        113..=119 => select(s, nch),
+        120..=122 => Act::SendSeq(chan(s, nch), s.below(4) as u8),
+        _ => run_wd(s),
     }
+}
+
+fn tick(s: &mut dyn Source) -> Act {
+    Act::Tick(s.below(4) as u8)
 }
 
 fn gen_program(s: &mut dyn Source, nch: u32, nprog: u32) -> Program {
     let len = s.below(11) as usize;
+    // Half the programs tick often (a long loop under a watchdog).
+    let tick_pct = if s.chance(50) { 0 } else { 50 };
     let mut acts = Vec::new();
     while acts.len() < len {
         if s.chance(2) {
-            // A switch_trap section: +1, one or two actions, -1.
+            // A switch_trap section: +1, one or two actions, -1 (no preemption points in it:
+            // the contract does not say what an interrupt under switch_trap does).
             acts.push(Act::SwitchTrap(1));
             for _ in 0..1 + s.below(2) {
-                let a = tasklet_act(s, nch, nprog);
+                let mut a = tasklet_act(s, nch, nprog);
+                while matches!(a, Act::Tick(_) | Act::SetAtomic(_)) {
+                    a = tasklet_act(s, nch, nprog);
+                }
                 acts.push(a);
             }
             acts.push(Act::SwitchTrap(-1));
             continue;
         }
-        let a = tasklet_act(s, nch, nprog);
+        if s.chance(4) {
+            // An atomic section (the seed's critical section): ticks in it defer an interrupt.
+            acts.push(Act::SetAtomic(true));
+            for _ in 0..1 + s.below(3) {
+                let a = if s.chance(50) {
+                    tick(s)
+                } else {
+                    tasklet_act(s, nch, nprog)
+                };
+                acts.push(a);
+            }
+            acts.push(Act::SetAtomic(false));
+            continue;
+        }
+        let a = if s.chance(tick_pct) {
+            tick(s)
+        } else {
+            tasklet_act(s, nch, nprog)
+        };
         acts.push(a);
     }
     Program {
@@ -436,7 +582,7 @@ pub fn gen_case(s: &mut dyn Source) -> Case {
     let nprog = 1 + s.below(5);
     let progs = (0..nprog).map(|_| gen_program(s, nch, nprog)).collect();
     let nops = 1 + s.below(40) as usize;
-    let mut ops = Vec::new();
+    let mut ops: Vec<Act> = Vec::new();
     // Start with a few tasklets more often than not.
     for _ in 0..s.below(4) {
         ops.push(Act::Spawn(s.below(nprog) as u8, s.chance(10)));
@@ -472,7 +618,48 @@ impl fmt::Display for Who {
 impl fmt::Display for Act {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pend = |p: &bool| if *p { "pending" } else { "now" };
+        let chn = |c: &Option<u8>| match c {
+            Some(c) => format!("c{c}"),
+            None => "NULL".to_string(),
+        };
         match self {
+            Act::RunWd(b, fl, re) => {
+                let mut names = Vec::new();
+                if fl & WD_SOFT != 0 {
+                    names.push("SOFT");
+                }
+                if fl & WD_TOTAL != 0 {
+                    names.push("TOTAL");
+                }
+                let names = if names.is_empty() {
+                    "0".to_string()
+                } else {
+                    names.join("|")
+                };
+                write!(
+                    f,
+                    "slp_run_watchdog({b}, {names}) then {} the interrupted tasklet",
+                    if *re { "insert+release" } else { "release" }
+                )
+            }
+            Act::Tick(n) => write!(f, "tick {n}"),
+            Act::SetAtomic(on) => write!(f, "set_atomic self {on}"),
+            Act::SendPoll(c) => write!(f, "send_poll c{c}"),
+            Act::RecvPoll(c) => write!(f, "receive_poll c{c}"),
+            Act::SendSeq(c, n) => write!(f, "send_sequence c{c} {n} values"),
+            Act::Select(cs, n, poll) => {
+                let v: Vec<String> = cs
+                    .iter()
+                    .take(*n as usize)
+                    .map(|k| format!("{} {}", if k.send { "send" } else { "recv" }, chn(&k.chan)))
+                    .collect();
+                write!(
+                    f,
+                    "select [{}]{}",
+                    v.join(", "),
+                    if *poll { " poll" } else { "" }
+                )
+            }
             Act::Send(c) => write!(f, "send c{c}"),
             Act::SendExc(c, code) => write!(f, "send_exception c{c} code {code}"),
             Act::Receive(c) => write!(f, "receive c{c}"),
@@ -590,7 +777,28 @@ pub fn describe_event(case: &Case, e: &Ev, progs_of: &dyn Fn(usize) -> Option<us
             let name = act.map(|a| a.to_string()).unwrap_or_else(|| "?".into());
             let mut s = format!("{} #{pc} {name} -> {}", who(*tid), status_name(*st));
             match act {
-                Some(Act::Receive(_)) if *st == OK => s.push_str(&format!(" value {val:#x}")),
+                Some(Act::Receive(_) | Act::RecvPoll(_)) if *st == OK => {
+                    s.push_str(&format!(" value {val:#x}"))
+                }
+                Some(Act::Select(..)) => {
+                    let i = (val >> 56) as usize;
+                    if i > 0 {
+                        s.push_str(&format!(" index {}", i - 1));
+                    }
+                    let v = val & ((1 << 56) - 1);
+                    if v != 0 {
+                        s.push_str(&format!(" value {v:#x}"));
+                    }
+                }
+                Some(Act::SendSeq(..)) => s.push_str(&format!(" sent {}", *val as i64)),
+                Some(Act::RunWd(..)) if *st == OK => {
+                    if *val == 0 {
+                        s.push_str(" interrupted NULL")
+                    } else {
+                        s.push_str(&format!(" interrupted t{val}"))
+                    }
+                }
+                Some(Act::SetAtomic(_)) => s.push_str(&format!(" (was {})", *val != 0)),
                 Some(Act::Spawn(..)) if *st == OK => s.push_str(&format!(" = t{val}")),
                 Some(Act::BlockTrap(..)) => s.push_str(&format!(" (was {})", *val != 0)),
                 Some(Act::SwitchTrap(_)) => {

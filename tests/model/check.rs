@@ -58,7 +58,17 @@ pub struct Stats {
 }
 
 fn act_name(a: &Act) -> String {
-    a.to_string().split(' ').next().unwrap_or("?").to_string()
+    match a {
+        Act::RunWd(b, f, _) => format!(
+            "slp_run_watchdog{}{}{}",
+            if *b == 0 { "(0)" } else { "" },
+            if f & WD_SOFT != 0 { "/soft" } else { "" },
+            if f & WD_TOTAL != 0 { "/total" } else { "" }
+        ),
+        Act::SetAtomic(on) => format!("set_atomic({on})"),
+        Act::Select(_, _, true) => "select(poll)".into(),
+        _ => a.to_string().split(' ').next().unwrap_or("?").to_string(),
+    }
 }
 
 impl Stats {
@@ -78,11 +88,18 @@ impl Stats {
                 } else {
                     case.progs[model.prog_of(*tid).unwrap()].acts[*pc]
                 };
-                let st = if *st > 0 {
+                let mut st = if *st > 0 {
                     "user code".to_string()
                 } else {
                     status_name(*st)
                 };
+                if let Ev::Act { val, st: OK, .. } = e {
+                    match act {
+                        Act::RunWd(..) if *val != 0 => st.push_str(" (interrupted)"),
+                        Act::SetAtomic(false) if *val != 0 => st.push_str(" (was true)"),
+                        _ => {}
+                    }
+                }
                 let name = format!("{}{}", if *tid == 0 { "main " } else { "" }, act_name(&act));
                 *self.outcomes.entry((name, st)).or_default() += 1;
             }
@@ -344,44 +361,71 @@ fn candidates(c: &Case) -> Vec<Case> {
     // Drop a channel nobody uses.
     if c.chans.len() > 1 {
         let nch = c.chans.len();
-        let ch_of = |a: &Act| match a {
-            Act::Send(x)
-            | Act::SendExc(x, _)
-            | Act::Receive(x)
-            | Act::SetPref(x, _)
-            | Act::SetSchedAll(x, _) => Some(*x as usize % nch),
-            Act::Close(x) | Act::Open(x) | Act::Shutdown(x) => Some(*x as usize % nch),
-            _ => None,
+        let uses = |a: &Act, k: usize| {
+            let mut a = *a;
+            let mut hit = false;
+            a.for_each_chan(|x| hit |= *x as usize % nch == k);
+            hit
         };
         for k in 0..nch {
             let used = c
                 .ops
                 .iter()
                 .chain(c.progs.iter().flat_map(|q| q.acts.iter()))
-                .any(|a| ch_of(a) == Some(k));
+                .any(|a| uses(a, k));
             if used {
                 continue;
             }
             let mut d = c.clone();
             d.chans.remove(k);
             let remap = |a: &mut Act| {
-                let x = match a {
-                    Act::Send(x)
-                    | Act::SendExc(x, _)
-                    | Act::Receive(x)
-                    | Act::SetPref(x, _)
-                    | Act::SetSchedAll(x, _) => x,
-                    Act::Close(x) | Act::Open(x) | Act::Shutdown(x) => x,
-                    _ => return,
-                };
-                let xi = *x as usize % nch;
-                *x = if xi > k { (xi - 1) as u8 } else { xi as u8 };
+                a.for_each_chan(|x| {
+                    let xi = *x as usize % nch;
+                    *x = if xi > k { (xi - 1) as u8 } else { xi as u8 };
+                })
             };
             d.ops.iter_mut().for_each(remap);
             d.progs
                 .iter_mut()
                 .for_each(|q| q.acts.iter_mut().for_each(remap));
             out.push(d);
+        }
+    }
+    // Simplify the new calls: drop a select case, plain watchdog flags, fewer values.
+    let simpler = |a: &Act| -> Vec<Act> {
+        match *a {
+            Act::Select(cs, n, poll) if n > 1 => (0..n as usize)
+                .map(|i| {
+                    let mut v: Vec<SelCase> = cs[..n as usize].to_vec();
+                    v.remove(i);
+                    let mut d = cs;
+                    d[..v.len()].copy_from_slice(&v);
+                    Act::Select(d, n - 1, poll)
+                })
+                .collect(),
+            Act::RunWd(b, f, r) if f != 0 => [WD_SOFT, WD_TOTAL]
+                .iter()
+                .filter(|&&bit| f & bit != 0)
+                .map(|&bit| Act::RunWd(b, f & !bit, r))
+                .collect(),
+            Act::SendSeq(ch, n) if n > 1 => vec![Act::SendSeq(ch, n - 1)],
+            _ => Vec::new(),
+        }
+    };
+    for (i, a) in c.ops.iter().enumerate() {
+        for b in simpler(a) {
+            let mut d = c.clone();
+            d.ops[i] = b;
+            out.push(d);
+        }
+    }
+    for (p, prog) in c.progs.iter().enumerate() {
+        for (i, a) in prog.acts.iter().enumerate() {
+            for b in simpler(a) {
+                let mut d = c.clone();
+                d.progs[p].acts[i] = b;
+                out.push(d);
+            }
         }
     }
     // Simplify options.

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::ptr;
 
+use slp::channel::select::SelectCase;
 use slp::channel::Channel;
 use slp::ffi::channel::*;
 use slp::ffi::scheduler::*;
@@ -280,6 +281,122 @@ unsafe fn perform(x: usize, pc: usize, act: Act) -> (i32, u64) {
             )
         }
         Act::Return(_) => unreachable!("handled by the interpreter"),
+        Act::RunWd(budget, flags, reinsert) => {
+            let sentinel = 0x5e1ec7e0 as *mut Tasklet;
+            let mut t = sentinel;
+            let st = slp_run_watchdog(budget as u64, flags as u32, &mut t);
+            if st != OK {
+                if t != sentinel {
+                    problem(format!(
+                        "slp_run_watchdog returned {} but wrote *interrupted",
+                        status_name(st)
+                    ));
+                }
+                return (st, u64::MAX);
+            }
+            if t.is_null() {
+                return (OK, 0);
+            }
+            // The last match: a freed tasklet's address may have been reused by a later one.
+            let tid = with(|rt| rt.handles.iter().rposition(|&h| h == t));
+            let Some(tid) = tid else {
+                problem("slp_run_watchdog returned an unknown tasklet".into());
+                return (OK, u64::MAX - 1);
+            };
+            if reinsert {
+                let s = slp_tasklet_insert(t);
+                if s != OK {
+                    problem(format!(
+                        "inserting the interrupted t{tid} returned {}",
+                        status_name(s)
+                    ));
+                }
+            }
+            slp_tasklet_release(t);
+            (OK, tid as u64)
+        }
+        Act::Tick(n) => (slp_tick(n as u32), 0),
+        Act::SetAtomic(on) => (OK, slp_tasklet_set_atomic(slp_current(), on) as u64),
+        Act::SendPoll(c) => (
+            slp_channel_send_timeout(chan!(c), value_of(x, pc) as *mut c_void, 0),
+            0,
+        ),
+        Act::RecvPoll(c) => {
+            let mut out: *mut c_void = ptr::null_mut();
+            let st = slp_channel_receive_timeout(chan!(c), &mut out, 0);
+            (st, if st == OK { out as u64 } else { 0 })
+        }
+        Act::SendSeq(c, n) => {
+            let ch = chan!(c);
+            let values: Vec<*mut c_void> = (0..n as usize)
+                .map(|k| value_k(x, pc, k) as *mut c_void)
+                .collect();
+            let mut sent = usize::MAX;
+            // The call holds its own reference: the case may release its handle meanwhile.
+            slp_channel_retain(ch);
+            let st = slp_channel_send_sequence(ch, values.as_ptr(), n as usize, &mut sent);
+            slp_channel_release(ch);
+            (st, sent as u64)
+        }
+        Act::Select(cases, n, poll) => {
+            const UNWRITTEN: u64 = 0x5e1ec7ed;
+            let n = n as usize;
+            let mut arr: Vec<SelectCase> = cases[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    // A released channel is passed as NULL (a disabled case).
+                    let ch = k.chan.and_then(chan).unwrap_or(ptr::null_mut());
+                    SelectCase {
+                        op: if k.send {
+                            SLP_SELECT_SEND
+                        } else {
+                            SLP_SELECT_RECEIVE
+                        },
+                        channel: ch,
+                        signal: ptr::null_mut(),
+                        value: if k.send { value_k(x, pc, i) } else { UNWRITTEN } as *mut c_void,
+                    }
+                })
+                .collect();
+            let held: Vec<*mut Channel> = arr
+                .iter()
+                .map(|c| c.channel)
+                .filter(|c| !c.is_null())
+                .collect();
+            for &ch in &held {
+                slp_channel_retain(ch);
+            }
+            let mut index = usize::MAX;
+            let st = slp_select(arr.as_mut_ptr(), n, if poll { 0 } else { -1 }, &mut index);
+            for &ch in &held {
+                slp_channel_release(ch);
+            }
+            let mut val = 0;
+            if index != usize::MAX {
+                if index >= n {
+                    problem(format!("slp_select wrote index {index} for {n} cases"));
+                    return (st, u64::MAX);
+                }
+                val = select_tag(index);
+            }
+            for (i, c) in arr.iter().enumerate() {
+                let v = c.value as u64;
+                if cases[i].send {
+                    if v != value_k(x, pc, i) {
+                        problem(format!("slp_select changed send case {i}'s value"));
+                    }
+                } else if index == i && st == OK {
+                    val |= v;
+                } else if v != UNWRITTEN {
+                    problem(format!(
+                        "slp_select wrote receive case {i}'s value (status {}, index {index})",
+                        status_name(st)
+                    ));
+                }
+            }
+            (st, val)
+        }
     }
 }
 

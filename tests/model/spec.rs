@@ -57,10 +57,12 @@ enum Susp {
     /// A channel operation that completed and then switched to its partner (preference,
     /// schedule_all): returns its own result; a delivery that arrived meanwhile stays pending
     /// for the next blocking call (the header: a send that returns SLP_E_KILLED did not send).
+    /// Also slp_tasklet_set_atomic(false) interrupted by the watchdog (returns true, the old
+    /// value; a kill meanwhile stays pending).
     Completed(Res),
     /// A receive that completed and then switched to its partner: returns the item (a user
-    /// exception's data is recorded when the call returns).
-    CompletedItem(Item),
+    /// exception's data is recorded when the call returns), with a select's tag added.
+    CompletedItem(Item, u64),
     /// The main tasklet inside slp_run*.
     Run,
 }
@@ -82,9 +84,15 @@ struct MT {
     prog: usize,
     pc: usize,
     susp: Susp,
-    /// The channel it waits on.
+    /// The channel it waits on (a selector: one of them; it waits on all its cases').
     blocked: Option<usize>,
     xfer: Option<Xfer>,
+    /// A selector's case that a partner (or a shutdown) completed.
+    sel_case: Option<usize>,
+    /// A send_sequence in progress.
+    seq: Option<Seq>,
+    /// slp_tasklet_set_atomic.
+    atomic: bool,
     /// A delivery for its pending or next blocking call: (code, exception data); data None =
     /// an uncaught error of another tasklet (main only), which carries no data.
     pending: Option<(i32, Option<u64>)>,
@@ -99,6 +107,42 @@ struct Waiter {
     tid: usize,
     send: bool,
     item: Item,
+    /// A selector's entry: its case index.
+    case: Option<usize>,
+}
+
+/// A send_sequence in progress: value `k` of `n` is being sent on channel `c`.
+#[derive(Clone, Copy, Debug)]
+struct Seq {
+    c: usize,
+    k: usize,
+    n: usize,
+    pc: usize,
+}
+
+/// The header (slp_run_watchdog, slp_tasklet_set_atomic), SPEC §3 and §6 say that an
+/// interrupt that came due while `atomic` was set fires inside the call that clears it, with
+/// no exception for a tasklet that switched away meanwhile; that is what the model does.
+/// libslp (since "Watchdog: a deferred interrupt is dropped when its tasklet switches away")
+/// drops the deferral at the next switch, as Stackless loses it when the tick count resets.
+/// SLP_MODEL_DEFERRAL_DROPPED_ON_SWITCH=1 makes the model do that too (to test the rest while
+/// the contract question is open).
+pub static DEFERRAL_DROPPED_ON_SWITCH: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The watchdog of a slp_run_watchdog call in progress (ticks).
+#[derive(Clone, Debug)]
+struct Wd {
+    budget: u64,
+    soft: bool,
+    total: bool,
+    /// Ticks used in this slice (TOTAL: in this call).
+    used: u64,
+    /// The run returns at its next decision (an interrupt happened, or a soft stop is due).
+    stop: bool,
+    interrupted: Option<usize>,
+    /// Tasklets whose budget ran out while atomic: interrupted when they clear it.
+    due: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +200,8 @@ pub struct Model<'c> {
     /// A pending throw to a never-started tasklet: returned by the next slp_run* call.
     deferred: Option<i32>,
     trap: i32,
+    /// The watchdog of the slp_run_watchdog call in progress (budget > 0).
+    wd: Option<Wd>,
     pub events: Vec<Ev>,
 }
 
@@ -168,6 +214,9 @@ impl<'c> Model<'c> {
             susp: Susp::None,
             blocked: None,
             xfer: None,
+            sel_case: None,
+            seq: None,
+            atomic: false,
             pending: None,
             block_trap: false,
             exc: 0,
@@ -197,6 +246,7 @@ impl<'c> Model<'c> {
             run_error: None,
             deferred: None,
             trap: 0,
+            wd: None,
             events: Vec::new(),
         }
     }
@@ -221,7 +271,7 @@ impl<'c> Model<'c> {
             Some(&0),
             "main runs at the head of the queue"
         );
-        let r = match self.perform(0, i, act) {
+        let mut r = match self.perform(0, i, act) {
             Out::Done(r) => r,
             Out::Ended(_) => unreachable!("main has no Return"),
             Out::Switched => loop {
@@ -231,6 +281,9 @@ impl<'c> Model<'c> {
                 }
             },
         };
+        if matches!(act, Act::RunWd(..)) && r.st != OK {
+            r.val = u64::MAX; // *interrupted is written only on SLP_OK
+        }
         self.current = 0;
         assert_eq!(
             self.queue.front(),
@@ -238,6 +291,24 @@ impl<'c> Model<'c> {
             "main resumes at the head of the queue"
         );
         self.record(0, i, r);
+        if let Act::RunWd(_, _, reinsert) = act {
+            if r.st == OK && r.val != 0 {
+                self.after_interrupt(r.val as usize, reinsert);
+            }
+        }
+    }
+
+    /// The caller got interrupted tasklet `t` (a new reference): it re-inserts it or not,
+    /// then releases that reference — the last one if the case released its handle, which
+    /// kills a paused tasklet (pending) so that it can clean up.
+    fn after_interrupt(&mut self, t: usize, reinsert: bool) {
+        assert!(!self.in_queue(t) && self.ts[t].blocked.is_none());
+        if reinsert {
+            self.queue.push_back(t);
+        } else if self.ts[t].released {
+            self.ts[t].pending = Some((E_KILLED, None));
+            self.queue.push_back(t);
+        }
     }
 
     /// The state main sees now.
@@ -319,6 +390,8 @@ impl<'c> Model<'c> {
             // rule 1: blockers stay blocked), or when its budget of switches is spent.
             let stop = if let Some(e) = self.run_error.take() {
                 Some(e)
+            } else if self.wd.as_ref().is_some_and(|w| w.stop) {
+                Some(OK)
             } else if self.queue.is_empty() {
                 Some(OK)
             } else if self.budget.is_some_and(|n| self.switched >= n) {
@@ -334,9 +407,28 @@ impl<'c> Model<'c> {
                 self.queue.push_front(0);
                 self.ts[0].susp = Susp::None;
                 self.current = 0;
-                return Next::Main(res(st));
+                let mut r = res(st);
+                if let Some(w) = self.wd.take() {
+                    // *interrupted: written only on SLP_OK (the tasklet or NULL).
+                    r.val = if st == OK {
+                        w.interrupted.map_or(0, |t| t as u64)
+                    } else {
+                        assert!(w.interrupted.is_none());
+                        u64::MAX
+                    };
+                }
+                return Next::Main(r);
             }
             self.switched += 1;
+            if let Some(w) = &mut self.wd {
+                // A switch into a tasklet: a new slice (unless one budget covers the call).
+                if !w.total {
+                    w.used = 0;
+                }
+                if DEFERRAL_DROPPED_ON_SWITCH.load(std::sync::atomic::Ordering::Relaxed) {
+                    w.due.clear();
+                }
+            }
             return Next::Tasklet(self.queue[0]);
         }
         match self.queue.front().copied() {
@@ -344,10 +436,15 @@ impl<'c> Model<'c> {
                 // §5.3 rules 2-3: main is blocked (or paused) outside slp_run and nothing on
                 // the thread can run: its call returns SLP_E_DEADLOCK (or what is pending
                 // for it), it leaves what it waited on and is runnable again.
-                let r = match self.ts[0].pending.take() {
+                let mut r = match self.ts[0].pending.take() {
                     Some(p) => self.deliver(0, p),
                     None => res(E_DEADLOCK),
                 };
+                self.ts[0].xfer = None;
+                self.ts[0].sel_case = None;
+                if let Some(q) = self.ts[0].seq.take() {
+                    r.val = q.k as u64;
+                }
                 self.unblock(0);
                 self.ts[0].susp = Susp::None;
                 self.queue.push_back(0);
@@ -357,6 +454,13 @@ impl<'c> Model<'c> {
             Some(0) => {
                 self.current = 0;
                 let r = self.resume_result(0);
+                if self.ts[0].seq.is_some() {
+                    return match self.seq_continue(0, Some(r)) {
+                        Out::Done(r) => Next::Main(r),
+                        Out::Switched => self.next(),
+                        Out::Ended(_) => unreachable!(),
+                    };
+                }
                 Next::Main(r)
             }
             Some(t) => Next::Tasklet(t),
@@ -374,12 +478,16 @@ impl<'c> Model<'c> {
         res(code)
     }
 
-    fn take_item(&mut self, t: usize, item: Item) -> Res {
+    /// `take_item` for a select (`tag`: its index) or a plain receive (0).
+    fn take_item_tag(&mut self, t: usize, item: Item, tag: u64) -> Res {
         match item {
-            Item::Val(v) => Res { st: OK, val: v },
+            Item::Val(v) => Res {
+                st: OK,
+                val: v | tag,
+            },
             Item::Exc(code, d) => {
                 self.ts[t].exc = d;
-                res(code)
+                Res { st: code, val: tag }
             }
         }
     }
@@ -395,17 +503,21 @@ impl<'c> Model<'c> {
             Susp::Blocked => {
                 assert!(self.ts[t].blocked.is_none(), "a blocked tasklet resumed");
                 let x = self.ts[t].xfer.take();
+                let tag = self.ts[t].sel_case.take().map_or(0, select_tag);
                 match self.ts[t].pending.take() {
                     Some(p) => self.deliver(t, p),
                     None => match x.expect("a waiter resumed without a partner") {
-                        Xfer::Taken => res(OK),
-                        Xfer::Got(item) => self.take_item(t, item),
-                        Xfer::Closed => res(E_CLOSED),
+                        Xfer::Taken => Res { st: OK, val: tag },
+                        Xfer::Got(item) => self.take_item_tag(t, item, tag),
+                        Xfer::Closed => Res {
+                            st: E_CLOSED,
+                            val: tag,
+                        },
                     },
                 }
             }
             Susp::Completed(r) => r,
-            Susp::CompletedItem(item) => self.take_item(t, item),
+            Susp::CompletedItem(item, tag) => self.take_item_tag(t, item, tag),
             Susp::None | Susp::Run => {
                 panic!("tasklet {t} resumed but was not suspended ({susp:?})")
             }
@@ -420,7 +532,14 @@ impl<'c> Model<'c> {
             self.ts[t].life = Life::Started;
             self.events.push(Ev::Start(t));
         } else {
-            let r = self.resume_result(t);
+            let mut r = self.resume_result(t);
+            if self.ts[t].seq.is_some() {
+                match self.seq_continue(t, Some(r)) {
+                    Out::Done(r2) => r = r2,
+                    Out::Switched => return,
+                    Out::Ended(_) => unreachable!(),
+                }
+            }
             let pc = self.ts[t].pc;
             self.record(t, pc, r);
             if let Some(rc) = self.reaction(t, r) {
@@ -499,9 +618,21 @@ impl<'c> Model<'c> {
 
     /// Takes `t` off the channel it waits on (balance follows).
     fn unblock(&mut self, t: usize) {
-        if let Some(c) = self.ts[t].blocked.take() {
-            self.chans[c].waiters.retain(|w| w.tid != t);
+        if self.ts[t].blocked.take().is_some() {
+            // A selector waits on every channel of its enabled cases.
+            for ch in &mut self.chans {
+                ch.waiters.retain(|w| w.tid != t);
+            }
         }
+    }
+
+    /// Takes waiter `pos` of channel `c` to pair it: it leaves every channel it waits on (a
+    /// selector leaves its other cases' channels at once: their balances are back).
+    fn take_waiter(&mut self, c: usize, pos: usize) -> Waiter {
+        let w = self.chans[c].waiters.remove(pos).unwrap();
+        self.unblock(w.tid);
+        self.ts[w.tid].sel_case = w.case;
+        w
     }
 
     fn rotate_to(&mut self, t: usize) {
@@ -569,7 +700,8 @@ impl<'c> Model<'c> {
             Act::Schedule => {
                 // Alone, it returns at once — except in a budgeted run, where yielding counts
                 // as a switch into the tasklet again (so slp_run_n(n) returns).
-                if self.queue.len() == 1 && !(self.in_run && self.budget.is_some()) {
+                let limited = self.in_run && (self.budget.is_some() || self.wd.is_some());
+                if self.queue.len() == 1 && !limited {
                     return Done(res(OK));
                 }
                 if self.trap > 0 {
@@ -704,7 +836,11 @@ impl<'c> Model<'c> {
                 self.chans[c].closing = true;
                 let woken: Vec<Waiter> = self.chans[c].waiters.drain(..).collect();
                 for w in woken {
-                    self.ts[w.tid].blocked = None;
+                    if self.ts[w.tid].blocked.is_none() {
+                        continue; // a selector with two cases here: woken by the first
+                    }
+                    self.unblock(w.tid);
+                    self.ts[w.tid].sel_case = w.case;
                     self.ts[w.tid].xfer = Some(Xfer::Closed);
                     self.queue.push_back(w.tid);
                 }
@@ -740,6 +876,9 @@ impl<'c> Model<'c> {
                     susp: Susp::None,
                     blocked: None,
                     xfer: None,
+                    sel_case: None,
+                    seq: None,
+                    atomic: false,
                     pending: None,
                     block_trap: false,
                     exc: 0,
@@ -753,23 +892,44 @@ impl<'c> Model<'c> {
                     val: t as u64,
                 })
             }
-            Act::Run | Act::RunN(_) | Act::RunFor0 => {
+            Act::Run | Act::RunN(_) | Act::RunFor0 | Act::RunWd(..) => {
+                // *interrupted is written only on SLP_OK (NULL unless a tasklet was
+                // interrupted).
+                let wd = matches!(act, Act::RunWd(..));
+                let fail = |st: i32| Res {
+                    st,
+                    val: if wd && st != OK { u64::MAX } else { 0 },
+                };
                 if x != 0 {
                     // Flat scheduling: only the main tasklet runs the scheduler.
-                    return Done(res(E_STATE));
+                    return Done(fail(E_STATE));
                 }
                 if let Some(d) = self.deferred.take() {
-                    return Done(res(d));
+                    return Done(fail(d));
                 }
                 if let Some(p) = self.ts[0].pending.take() {
                     let r = self.deliver(0, p);
-                    return Done(r);
+                    return Done(fail(r.st));
                 }
                 if self.queue.len() == 1 {
                     return Done(res(OK));
                 }
                 if self.trap > 0 {
-                    return Done(res(E_SWITCH_TRAP));
+                    return Done(fail(E_SWITCH_TRAP));
+                }
+                if let Act::RunWd(budget, flags, _) = act {
+                    // Budget 0: no limit, exactly slp_run.
+                    if budget > 0 {
+                        self.wd = Some(Wd {
+                            budget: budget as u64,
+                            soft: flags & WD_SOFT != 0,
+                            total: flags & WD_TOTAL != 0,
+                            used: 0,
+                            stop: false,
+                            interrupted: None,
+                            due: Vec::new(),
+                        });
+                    }
                 }
                 self.queue.pop_front();
                 self.in_run = true;
@@ -824,7 +984,215 @@ impl<'c> Model<'c> {
                 })
             }
             Act::Return(rc) => Out::Ended(rc),
+            Act::Tick(n) => self.tick(x, n as u64),
+            Act::SetAtomic(on) => {
+                let old = std::mem::replace(&mut self.ts[x].atomic, on);
+                let due = self
+                    .wd
+                    .as_ref()
+                    .is_some_and(|w| x != 0 && w.due.contains(&x));
+                if !on && old && due {
+                    // The interrupt deferred by atomic fires inside the call that clears it;
+                    // the call returns true (the old value) when the tasklet is resumed.
+                    let done = Res { st: OK, val: 1 };
+                    return self.interrupt(x, Susp::Completed(done), done);
+                }
+                Done(Res {
+                    st: OK,
+                    val: old as u64,
+                })
+            }
+            Act::SendPoll(c) => {
+                let Some(c) = self.ch(c) else {
+                    return Done(res(SKIP));
+                };
+                match self.try_send(x, c, Item::Val(value_of(x, pc)), 0, true) {
+                    Some(o) => o,
+                    None => Done(res(self.poll_fail(c))),
+                }
+            }
+            Act::RecvPoll(c) => {
+                let Some(c) = self.ch(c) else {
+                    return Done(res(SKIP));
+                };
+                match self.try_receive(x, c, 0, true) {
+                    Some(o) => o,
+                    None => Done(res(self.poll_fail(c))),
+                }
+            }
+            Act::SendSeq(c, n) => {
+                let Some(c) = self.ch(c) else {
+                    return Done(res(SKIP));
+                };
+                self.ts[x].seq = Some(Seq {
+                    c,
+                    k: 0,
+                    n: n as usize,
+                    pc,
+                });
+                self.seq_continue(x, None)
+            }
+            Act::Select(cases, n, poll) => self.select(x, pc, &cases[..n as usize], poll),
         }
+    }
+
+    /// A poll that found nothing to pair: SLP_E_CLOSED on a closing channel, else
+    /// SLP_E_TIMEOUT; nothing changes (no block_trap, no pending delivery: it never blocks).
+    fn poll_fail(&self, c: usize) -> i32 {
+        if self.chans[c].closing {
+            E_CLOSED
+        } else {
+            E_TIMEOUT
+        }
+    }
+
+    /// send_sequence: sends value `k` onwards; `last` is what the send of value `k` returned
+    /// (None: value `k` is not sent yet). The call returns OK with n, or the first failing
+    /// send's status with the number sent before it.
+    fn seq_continue(&mut self, x: usize, last: Option<Res>) -> Out {
+        let mut q = self.ts[x].seq.take().expect("a send_sequence in progress");
+        if let Some(r) = last {
+            if r.st != OK {
+                return Out::Done(Res {
+                    st: r.st,
+                    val: q.k as u64,
+                });
+            }
+            q.k += 1;
+        }
+        loop {
+            if q.k == q.n {
+                return Out::Done(Res {
+                    st: OK,
+                    val: q.n as u64,
+                });
+            }
+            match self.send(x, q.c, Item::Val(value_k(x, q.pc, q.k))) {
+                Out::Done(r) if r.st == OK => q.k += 1,
+                Out::Done(r) => {
+                    return Out::Done(Res {
+                        st: r.st,
+                        val: q.k as u64,
+                    })
+                }
+                Out::Switched => {
+                    self.ts[x].seq = Some(q);
+                    return Out::Switched;
+                }
+                Out::Ended(_) => unreachable!(),
+            }
+        }
+    }
+
+    /// slp_select (SPEC §5.5): the first ready case in array order completes exactly like a
+    /// plain send or receive (a poll: like a poll, never switching); none ready: a poll
+    /// returns SLP_E_TIMEOUT, else the caller waits on every enabled case.
+    fn select(&mut self, x: usize, pc: usize, cases: &[SelCase], poll: bool) -> Out {
+        use Out::Done;
+        let mut enabled = Vec::new();
+        for (i, k) in cases.iter().enumerate() {
+            // A released channel is passed as NULL.
+            let Some(c) = k.chan.and_then(|c| self.ch(c)) else {
+                continue;
+            };
+            let item = Item::Val(value_k(x, pc, i));
+            let tag = select_tag(i);
+            let r = if k.send {
+                self.try_send(x, c, item, tag, poll)
+            } else {
+                self.try_receive(x, c, tag, poll)
+            };
+            if let Some(o) = r {
+                return o;
+            }
+            if self.chans[c].closing {
+                // Closing with nothing to pair: ready, completes with SLP_E_CLOSED.
+                return Done(Res {
+                    st: E_CLOSED,
+                    val: tag,
+                });
+            }
+            enabled.push((i, c, k.send, item));
+        }
+        if poll {
+            return Done(res(E_TIMEOUT));
+        }
+        if self.ts[x].block_trap {
+            return Done(res(E_WOULD_BLOCK));
+        }
+        if enabled.is_empty() {
+            return Done(res(E_DEADLOCK));
+        }
+        if let Some(p) = self.ts[x].pending.take() {
+            let r = self.deliver(x, p);
+            return Done(r);
+        }
+        if self.trap > 0 {
+            return Done(res(E_SWITCH_TRAP));
+        }
+        if !self.in_run && self.queue.len() == 1 {
+            return Done(res(E_DEADLOCK));
+        }
+        assert_eq!(self.queue.front(), Some(&x));
+        self.queue.pop_front();
+        for &(i, c, send, item) in &enabled {
+            self.chans[c].waiters.push_back(Waiter {
+                tid: x,
+                send,
+                item,
+                case: Some(i),
+            });
+        }
+        self.ts[x].blocked = Some(enabled[0].1);
+        self.ts[x].susp = Susp::Blocked;
+        Out::Switched
+    }
+
+    /// slp_tick(n) by the running tasklet `x`.
+    fn tick(&mut self, x: usize, n: u64) -> Out {
+        let atomic = self.ts[x].atomic;
+        let active = x != 0 && self.in_run;
+        let Some(w) = self.wd.as_mut().filter(|_| active) else {
+            return Out::Done(res(OK)); // outside a watchdog run, or main: nothing
+        };
+        if w.stop {
+            return Out::Done(res(OK)); // a soft stop is due: the tasklet goes on
+        }
+        w.used += n;
+        if w.used < w.budget {
+            return Out::Done(res(OK));
+        }
+        if atomic {
+            // Deferred until the tasklet clears atomic.
+            if !w.due.contains(&x) {
+                w.due.push(x);
+            }
+            return Out::Done(res(OK));
+        }
+        // Resumed: the tick returns OK, or what was delivered meanwhile.
+        self.interrupt(x, Susp::Switch, res(OK))
+    }
+
+    /// The running tasklet `x` used its budget: soft, the run returns at its next switch (the
+    /// call returns `soft` now); hard, it leaves the queue (paused, alive), the run returns it
+    /// as a new reference, and the call is suspended in `susp` until it is resumed.
+    fn interrupt(&mut self, x: usize, susp: Susp, soft: Res) -> Out {
+        // switch_trap does not hold an interrupt back: like a tasklet's end (after which the
+        // run switches on even under switch_trap), preemption is not a switch the tasklet
+        // asks for, and slp_tick documents no SLP_E_SWITCH_TRAP. (The contract does not say;
+        // the generator puts no preemption point in a switch_trap section, but a tasklet
+        // that ends inside one leaves the trap set.)
+        let w = self.wd.as_mut().expect("a watchdog run");
+        w.due.retain(|&t| t != x);
+        w.stop = true;
+        if w.soft {
+            return Out::Done(soft);
+        }
+        w.interrupted = Some(x);
+        assert_eq!(self.queue.front(), Some(&x));
+        self.queue.pop_front();
+        self.ts[x].susp = susp;
+        Out::Switched
     }
 
     /// kill (code = SLP_E_KILLED, no data) and throw.
@@ -864,6 +1232,7 @@ impl<'c> Model<'c> {
         // blocking call returns the code.
         self.unblock(t);
         self.ts[t].xfer = None;
+        self.ts[t].sel_case = None;
         if matches!(self.ts[t].susp, Susp::Blocked) {
             self.ts[t].susp = Susp::Switch;
         }
@@ -936,27 +1305,37 @@ impl<'c> Model<'c> {
     fn resume_result_of(&mut self, x: usize, r: Susp) -> Res {
         match r {
             Susp::Completed(r) => r,
-            Susp::CompletedItem(item) => self.take_item(x, item),
+            Susp::CompletedItem(item, tag) => self.take_item_tag(x, item, tag),
             _ => unreachable!(),
         }
     }
 
-    fn send(&mut self, x: usize, c: usize, item: Item) -> Out {
+    /// The non-blocking part of a send (`tag`: a select's index): to the first waiting
+    /// receiver, or into the buffer; None when it would block. A poll never switches: the
+    /// partner is appended whatever the preference (and schedule_all).
+    fn try_send(&mut self, x: usize, c: usize, item: Item, tag: u64, poll: bool) -> Option<Out> {
         let ch = &self.chans[c];
-        if let Some(w) = ch.waiters.front().copied().filter(|w| !w.send) {
-            let first = ch.pref < 0;
-            let all = ch.all;
+        if let Some(pos) = ch.waiters.iter().position(|w| !w.send) {
+            let first = ch.pref < 0 && !poll;
+            let all = ch.all && !poll;
             if (first || all) && self.trap > 0 {
-                return Out::Done(res(E_SWITCH_TRAP));
+                return Some(Out::Done(res(E_SWITCH_TRAP)));
             }
-            self.chans[c].waiters.pop_front();
-            self.ts[w.tid].blocked = None;
+            let w = self.take_waiter(c, pos);
             self.ts[w.tid].xfer = Some(Xfer::Got(item));
-            return self.wake_partner(x, w.tid, first, all, Susp::Completed(res(OK)));
+            let done = Susp::Completed(Res { st: OK, val: tag });
+            return Some(self.wake_partner(x, w.tid, first, all, done));
         }
         if !ch.closing && ch.buf.len() < ch.cap {
             self.chans[c].buf.push_back(item);
-            return Out::Done(res(OK));
+            return Some(Out::Done(Res { st: OK, val: tag }));
+        }
+        None
+    }
+
+    fn send(&mut self, x: usize, c: usize, item: Item) -> Out {
+        if let Some(o) = self.try_send(x, c, item, 0, false) {
+            return o;
         }
         self.block(
             x,
@@ -965,36 +1344,31 @@ impl<'c> Model<'c> {
                 tid: x,
                 send: true,
                 item,
+                case: None,
             },
         )
     }
 
-    fn receive(&mut self, x: usize, c: usize) -> Out {
+    /// The non-blocking part of a receive: a buffered item (a waiting sender refills the
+    /// buffer) or the first waiting sender's; None when it would block.
+    fn try_receive(&mut self, x: usize, c: usize, tag: u64, poll: bool) -> Option<Out> {
         let ch = &self.chans[c];
-        let sender = ch.waiters.front().copied().filter(|w| w.send);
+        let sender = ch.waiters.iter().position(|w| w.send);
         if ch.buf.is_empty() && sender.is_none() {
-            return self.block(
-                x,
-                c,
-                Waiter {
-                    tid: x,
-                    send: false,
-                    item: Item::Val(0),
-                },
-            );
+            return None;
         }
-        let Some(w) = sender else {
+        let Some(pos) = sender else {
             // From the buffer, nobody to wake.
             let item = self.chans[c].buf.pop_front().unwrap();
-            return Out::Done(self.take_item(x, item));
+            return Some(Out::Done(self.take_item_tag(x, item, tag)));
         };
-        let first = ch.pref > 0;
-        let all = ch.all;
+        let first = ch.pref > 0 && !poll;
+        let all = ch.all && !poll;
         if (first || all) && self.trap > 0 {
-            return Out::Done(res(E_SWITCH_TRAP));
+            return Some(Out::Done(res(E_SWITCH_TRAP)));
         }
+        let w = self.take_waiter(c, pos);
         let ch = &mut self.chans[c];
-        ch.waiters.pop_front();
         let item = if let Some(front) = ch.buf.pop_front() {
             // The buffer's first item; the waiting sender's item refills the buffer.
             ch.buf.push_back(w.item);
@@ -1002,8 +1376,23 @@ impl<'c> Model<'c> {
         } else {
             w.item
         };
-        self.ts[w.tid].blocked = None;
         self.ts[w.tid].xfer = Some(Xfer::Taken);
-        self.wake_partner(x, w.tid, first, all, Susp::CompletedItem(item))
+        Some(self.wake_partner(x, w.tid, first, all, Susp::CompletedItem(item, tag)))
+    }
+
+    fn receive(&mut self, x: usize, c: usize) -> Out {
+        if let Some(o) = self.try_receive(x, c, 0, false) {
+            return o;
+        }
+        self.block(
+            x,
+            c,
+            Waiter {
+                tid: x,
+                send: false,
+                item: Item::Val(0),
+                case: None,
+            },
+        )
     }
 }
