@@ -65,11 +65,10 @@ impl Watchdog {
         self.stop.get()
     }
 
-    /// A switch into a tasklet: a new slice starts (unless one budget covers the call), and a
-    /// deferred interrupt is moot (its tasklet switched away).
+    /// A switch into a tasklet: a new slice starts (unless one budget covers the call). A
+    /// deferred interrupt stays due: it fires inside the call that clears `atomic`.
     #[inline]
     pub(crate) fn on_switch(&self, s: &Scheduler) {
-        self.deferred.set(ptr::null_mut());
         if self.flags.get() & TOTAL == 0 {
             self.used.set(0);
             if self.flags.get() & TIME != 0 {
@@ -154,7 +153,9 @@ impl Scheduler {
     /// On this scheduler's thread, by the running tasklet `me` (not main), in a watchdog run.
     unsafe fn interrupt(&self, me: *mut Tasklet, keep_pending: bool) -> Status {
         let w = &self.run.watchdog;
-        w.deferred.set(ptr::null_mut());
+        if w.deferred.get() == me {
+            w.deferred.set(ptr::null_mut());
+        }
         w.stop.set(true);
         if w.flags.get() & SOFT != 0 {
             return OK;

@@ -25,12 +25,12 @@
 //!   SLP_MODEL_VERBOSE=1      print every case's model event log (with SLP_MODEL_CASE)
 //!   SLP_MODEL_DEFERRAL_DROPPED_ON_SWITCH=1
 //!                            the model drops an interrupt deferred by atomic when its
-//!                            tasklet switches away (as libslp does; the header says it
-//!                            fires in the set_atomic(false) call; see spec.rs)
+//!                            tasklet switches away (libslp follows the header: it fires in
+//!                            the set_atomic(false) call; expect disagreements)
 //!   SLP_MODEL_SELECT_BOTH_WAYS=1
 //!                            also generate selects with a send and a receive case on one
-//!                            channel (libslp overflows its stack when such a select waits;
-//!                            tests/model_repro.rs)
+//!                            channel (the model waits on both; libslp refuses such a select
+//!                            with SLP_E_INVALID, documented: expect disagreements)
 //!
 //! Run more: SLP_MODEL_CASES=1000000 SLP_MODEL_SEED=0x1234 cargo test --release --test model
 //! (about 45 s per million cases). A fuzz target drives the same code from fuzz bytes:

@@ -54,11 +54,29 @@ fn case_disabled(c: &SelectCase) -> bool {
     }
 }
 
-/// Checks the cases: every op known.
+/// Checks the cases: every op known, and no channel both sent on and received from (a
+/// selector cannot be its own partner, and a channel's waiters all go one way).
 ///
 /// # Safety
 /// `cases` is valid for `n` reads.
 pub unsafe fn validate(cases: *const SelectCase, n: usize) -> Result<(), Status> {
+    for i in 0..n {
+        let a = &*cases.add(i);
+        if a.op == SELECT_SIGNAL || a.channel.is_null() {
+            continue;
+        }
+        for j in 0..i {
+            let b = &*cases.add(j);
+            if b.op != SELECT_SIGNAL && b.op != a.op && ptr::eq(b.channel, a.channel) {
+                return Err(fail(
+                    E_INVALID,
+                    format_args!(
+                        "slp_select: cases {j} and {i} send on and receive from the same channel"
+                    ),
+                ));
+            }
+        }
+    }
     for i in 0..n {
         match (*cases.add(i)).op {
             SELECT_SEND | SELECT_RECEIVE | SELECT_SIGNAL => {}
@@ -74,37 +92,47 @@ pub unsafe fn validate(cases: *const SelectCase, n: usize) -> Result<(), Status>
 /// # Safety
 /// `cases` is valid for `n` reads and writes and was validated; its channels are live.
 pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &mut usize) -> Status {
+    loop {
+        if let Some(st) = select_once(cases, n, timeout_ns, index) {
+            return st;
+        }
+    }
+}
+
+/// One attempt of `select`: None when a case that became ready while registering was taken
+/// by another thread before this one could complete it (then it starts over).
+unsafe fn select_once(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &mut usize) -> Option<Status> {
     let s = match usable() {
         Ok(s) => s,
-        Err(e) => return e,
+        Err(e) => return Some(e),
     };
     let me = s.running();
     let deadline = (timeout_ns > 0).then(|| s.deadline_after(timeout_ns));
     // 1. The first ready case wins.
     for i in 0..n {
         if let Some(st) = try_case(s, me, cases, i, index, timeout_ns == 0) {
-            return st;
+            return Some(st);
         }
     }
     let enabled = (0..n).any(|i| !case_disabled(&*cases.add(i)));
     // 2. Nothing ready.
     if timeout_ns == 0 {
-        return fail(E_TIMEOUT, "slp_select: the poll found no ready case");
+        return Some(fail(E_TIMEOUT, "slp_select: the poll found no ready case"));
     }
     if (*me).block_trap.load(Ordering::Relaxed) {
-        return fail(E_WOULD_BLOCK, "slp_select would block and block_trap is set");
+        return Some(fail(E_WOULD_BLOCK, "slp_select would block and block_trap is set"));
     }
     if !enabled && deadline.is_none() {
-        return fail(E_DEADLOCK, "deadlock: slp_select with no enabled case and no timeout");
+        return Some(fail(E_DEADLOCK, "deadlock: slp_select with no enabled case and no timeout"));
     }
     // Pending deliveries and traps now; the deadlock check once registered (a partner on
     // another thread may arrive meanwhile: registering then finds it).
     if let Err(e) = s.check_block(true) {
-        return e;
+        return Some(e);
     }
     if deadline.is_some() {
         if let Err(e) = s.reserve_timer() {
-            return e;
+            return Some(e);
         }
     }
     // 3. Wait on every enabled case.
@@ -122,10 +150,10 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                     leave_all(me, cases, n);
                     (*me).waiting.set(WaitOn::Nothing);
                     if let Some(st) = try_case(s, me, cases, i, index, false) {
-                        return st;
+                        return Some(st);
                     }
-                    // Taken meanwhile by another thread: wait again from the start.
-                    return select(cases, n, timeout_ns, index);
+                    // Taken meanwhile by another thread: start over.
+                    return None;
                 }
                 break; // claimed by a partner of an earlier case
             }
@@ -133,7 +161,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                 if (*me).try_transition(BLOCKED, State::Runnable).is_ok() {
                     leave_all(me, cases, n);
                     (*me).waiting.set(WaitOn::Nothing);
-                    return e;
+                    return Some(e);
                 }
                 break;
             }
@@ -145,7 +173,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                 leave_all(me, cases, n);
                 (*me).waiting.set(WaitOn::Nothing);
                 (*me).sel_cases.set((ptr::null_mut(), 0));
-                return e;
+                return Some(e);
             }
             // Claimed meanwhile: a case completed after all.
         }
@@ -164,7 +192,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
     };
     leave_all(me, cases, n);
     (*me).sel_cases.set((ptr::null_mut(), 0));
-    match r {
+    Some(match r {
         Err(pending) => pending,
         Ok(E_TIMEOUT) => fail(E_TIMEOUT, "slp_select: the timeout passed with no ready case"),
         Ok(status) => {
@@ -184,7 +212,7 @@ pub unsafe fn select(cases: *mut SelectCase, n: usize, timeout_ns: i64, index: &
                 }
             }
         }
-    }
+    })
 }
 
 /// Tries case `i` without blocking: `Some(status)` when it completed (or was refused), with

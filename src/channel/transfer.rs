@@ -93,6 +93,9 @@ pub(super) unsafe fn take_partner(
         }
         let Some(w) = st.waiters.pop_front() else { return Ok(None) };
         let t = w.t;
+        if w.sel && (*t).stored() != State::Blocked {
+            continue; // a selector claimed elsewhere: a stale entry, dropped before anything
+        }
         let mut p = order(s, st, t, !want_senders);
         if poll {
             // A poll never switches: the partner is appended, the caller goes on.

@@ -258,7 +258,9 @@ const _: () = assert!(
 /// `slp_select_case c[2] = {{SLP_SELECT_RECEIVE, work, NULL, NULL},
 /// {SLP_SELECT_SIGNAL, NULL, stop, NULL}}; while (slp_select(c, 2, -1, &i) == SLP_OK && i == 0)
 /// handle(c[0].value);`
-/// Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op.
+/// Returns the above, or SLP_E_INVALID: `index` NULL, `cases` NULL with n > 0, an unknown op,
+/// or two cases that send on and receive from the same channel (a selector cannot pair with
+/// itself).
 ///
 /// # Safety
 /// `cases`: NULL or valid for `n` reads and writes, its channels NULL or live handles the
