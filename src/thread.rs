@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -56,24 +56,22 @@ thread_local! {
     static CURRENT: Cell<*mut Thread> = const { Cell::new(ptr::null_mut()) };
 }
 
+/// A list of threads behind a lock (plain statics, no lazy initialisation).
+struct List(Mutex<Vec<*mut Thread>>);
+// SAFETY: the pointers are thread-safe `Thread`s, each held by a reference.
+unsafe impl Sync for List {}
+
 /// Every toolkit thread still running, in creation order (each holds a reference).
+static REGISTRY: List = List(Mutex::new(Vec::new()));
+/// The roots' children: threads created by a thread that is not a toolkit thread.
+static ROOTS: List = List(Mutex::new(Vec::new()));
+
 fn registry() -> &'static Mutex<Vec<*mut Thread>> {
-    struct R(Mutex<Vec<*mut Thread>>);
-    // SAFETY: the pointers are thread-safe `Thread`s.
-    unsafe impl Send for R {}
-    unsafe impl Sync for R {}
-    static REG: OnceLock<R> = OnceLock::new();
-    &REG.get_or_init(|| R(Mutex::new(Vec::new()))).0
+    &REGISTRY.0
 }
 
-/// The roots' children: threads created by a thread that is not a toolkit thread.
 fn roots() -> &'static Mutex<Vec<*mut Thread>> {
-    struct R(Mutex<Vec<*mut Thread>>);
-    // SAFETY: as in `registry`.
-    unsafe impl Send for R {}
-    unsafe impl Sync for R {}
-    static ROOTS: OnceLock<R> = OnceLock::new();
-    &ROOTS.get_or_init(|| R(Mutex::new(Vec::new()))).0
+    &ROOTS.0
 }
 
 static LOG: Mutex<Option<(LogFn, usize)>> = Mutex::new(None);

@@ -5,7 +5,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -82,12 +81,15 @@ struct Timer {
     cv: Condvar,
 }
 
+/// The one timer (a plain static, no lazy initialisation: ThreadSanitizer cannot see the
+/// synchronisation of std's uninstrumented `OnceLock`).
+static TIMER: Timer = Timer {
+    heap: Mutex::new(Heap { pending: BinaryHeap::new(), seq: 0, started: false }),
+    cv: Condvar::new(),
+};
+
 fn timer() -> &'static Timer {
-    static T: OnceLock<Timer> = OnceLock::new();
-    T.get_or_init(|| Timer {
-        heap: Mutex::new(Heap { pending: BinaryHeap::new(), seq: 0, started: false }),
-        cv: Condvar::new(),
-    })
+    &TIMER
 }
 
 /// `slp_till_new(ns)`: a signal that goes `ns` nanoseconds from now (monotonic clock); at
