@@ -780,3 +780,75 @@ TEST(regress_f3_main_tasklet_references_from_another_thread) {
     CHECK(!MR.alive_after_exit);
     printf("    B retained and released A's main tasklet %ld times while A ran\n", MR.b_iters);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * g. Every tasklet at thread exit (SPEC §5.4, the threads toolkit issue): a paused tasklet that
+ *    never started, held only by a handle another thread keeps, used to survive its thread's
+ *    exit (its arg_free waited for the last release, and slp_dump could not list it: the
+ *    scheduler kept no list of paused tasklets). Now each thread keeps one list of all its live
+ *    tasklets: the exit discards it (arg_free runs at the exit, on the exiting thread), its
+ *    handle reports not alive and thread_id -1, and dumps list paused tasklets.
+ * ------------------------------------------------------------------------------------------- */
+
+static long g_paused_frees;
+static long g_paused_free_tid;
+static void paused_free(void *arg) {
+    (void)arg;
+    xt_lock();
+    g_paused_frees++;
+    g_paused_free_tid = (long)slp_thread_id();
+    xt_unlock();
+}
+static int32_t never_runs(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+struct paused_owner {
+    slp_tasklet *t;
+    long tid;
+    char dump[4096];
+};
+
+static void *paused_owner_thread(void *arg) {
+    struct paused_owner *po = arg;
+    slp_tasklet_options o;
+    slp_tasklet_options_init(&o);
+    o.flags = SLP_TASKLET_PAUSED;
+    o.name = "parked";
+    o.arg_free = paused_free;
+    slp_tasklet_new_ex(never_runs, NULL, &o, &po->t);
+    size_t need = 0;
+    slp_dump(po->dump, sizeof po->dump, &need);
+    po->tid = (long)slp_thread_id();
+    return NULL; /* thread exit: the paused tasklet is discarded here */
+}
+
+TEST(regress_g_thread_exit_discards_paused_never_started_tasklets) {
+    watchdog(10);
+    static struct paused_owner po;
+    memset(&po, 0, sizeof po);
+    xt_lock();
+    g_paused_frees = 0;
+    g_paused_free_tid = 0;
+    xt_unlock();
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, paused_owner_thread, &po), 0);
+    pthread_join(th, NULL);
+    /* the dump listed it */
+    CHECK_MSG(strstr(po.dump, "'parked'") != NULL && strstr(po.dump, "never started") != NULL,
+              "the dump does not list the paused tasklet: %s", po.dump);
+    /* discarded at the exit, on the exiting thread, before this thread released its handle */
+    xt_lock();
+    long frees = g_paused_frees, tid = g_paused_free_tid;
+    xt_unlock();
+    CHECK_EQ_INT(frees, 1);
+    CHECK_EQ_INT(tid, po.tid);
+    CHECK(!slp_tasklet_alive(po.t));
+    CHECK_EQ_INT(slp_tasklet_thread_id(po.t), -1);
+    slp_tasklet_release(po.t);
+    xt_lock();
+    frees = g_paused_frees;
+    xt_unlock();
+    CHECK_EQ_INT(frees, 1); /* exactly once */
+}

@@ -202,6 +202,11 @@ typedef struct slp_signal slp_signal;
 typedef struct slp_tasklet slp_tasklet;
 
 /**
+ * A thread of the toolkit (`slp_thread`). Opaque.
+ */
+typedef struct slp_thread slp_thread;
+
+/**
  * Status returned by most calls: `SLP_OK` (0) on success, a negative library error (the
  * `SLP_E_*` constants of enum slp_status_code), or a positive user exception code (delivered
  * by slp_channel_send_exception or slp_tasklet_throw, or returned by a failing tasklet).
@@ -300,6 +305,12 @@ typedef struct slp_counters {
    * Idle stacks in the calling thread's pool.
    */
   uint64_t stacks_pooled;
+  /**
+   * Locks held right now, process-wide (a tasklet that ends holding a lock leaves it
+   * locked: this shows it). Added in 0.1.0 after the first fields: a program built against
+   * a header without it passes a smaller struct_size and gets the fields it knows.
+   */
+  uint64_t locks_held;
 } slp_counters;
 
 /**
@@ -360,6 +371,19 @@ typedef struct slp_tasklet_options {
  * that slp_run (or the blocked main tasklet) receives. C++ exceptions must not escape it.
  */
 typedef int32_t (*slp_tasklet_fn)(void *arg);
+
+/**
+ * A toolkit thread's function: `int32_t fn(void *arg, slp_signal *please_stop)`. Return 0
+ * for success; any other value is the thread's error result (slp_thread_join returns it).
+ * Check `please_stop` (slp_signal_is_go, slp_signal_wait, or a SIGNAL case of slp_select
+ * next to a work channel) and return soon after it goes.
+ */
+typedef int32_t (*slp_thread_fn)(void *arg, struct slp_signal *please_stop);
+
+/**
+ * A log callback: `fn(message, user_data)`; `message` is borrowed for the call.
+ */
+typedef void (*slp_log_fn)(const char *message, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -713,8 +737,9 @@ slp_status slp_set_channel_callback(slp_channel_fn fn_, void *user_data, slp_cha
 
 /**
  * Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
- * counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
- * than this version's slp_counters).
+ * and lock counts of the whole process): the fields that fit in `struct_size` bytes, so a
+ * program built against an older header keeps working. Returns SLP_OK, or SLP_E_INVALID
+ * (NULL, or struct_size smaller than the first version's slp_counters).
  *
  * # Safety
  * `out`: NULL or valid for the reads and writes this call documents.
@@ -1082,11 +1107,11 @@ void slp_signal_retain(struct slp_signal *s);
 void slp_signal_release(struct slp_signal *s);
 
 /**
- * Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
- * or thread, on any thread, is released (a tasklet of the calling thread is appended to its
- * run queue; one of another thread goes back to its owner, which is woken), then the `then`
- * callbacks run once each, in registration order, on this thread, before this call returns
- * (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+ * Makes the signal go (mo-threads `go()`): idempotent and irreversible. The `then` callbacks
+ * run once each, in registration order, on this thread (see "Callbacks" at the top of this
+ * header), then every waiter, tasklet or thread, on any thread, is released (a tasklet of the
+ * calling thread is appended to its run queue; one of another thread goes back to its owner,
+ * which is woken): a wait that returns SLP_OK sees what the callbacks did. Any thread. Returns SLP_OK, SLP_E_INVALID
  * (NULL).
  *
  * # Safety
@@ -1416,6 +1441,101 @@ const char *slp_tasklet_name(const struct slp_tasklet *t);
  * until the next user exception reaches this tasklet.
  */
 void *slp_exception_data(void);
+
+/**
+ * Starts `fn(arg, please_stop)` on a new, named OS thread (mo-threads `Thread.run`), a child
+ * of the calling toolkit thread (or a top-level thread when the caller is not one). The new
+ * thread has a libslp scheduler and participates in deadlock detection from before this call
+ * returns. When `fn` returns, the thread stops its children (please_stop) and joins them,
+ * its tasklets are killed as at any thread exit, and its `stopped` signal goes. `*out`
+ * receives the handle, consumed by exactly one of slp_thread_join (when it returns SLP_OK)
+ * or slp_thread_release. Any thread. Returns SLP_OK, SLP_E_INVALID (fn or out NULL),
+ * SLP_E_NOMEM (no memory, or the OS refused a thread). `name` may be NULL ("thread").
+ *
+ * # Safety
+ * `name`: NULL or a NUL-terminated string (copied); `fn_` safe to call with `arg` on the new
+ * thread; `out`: NULL or valid for a write.
+ */
+slp_status slp_thread_new(const char *name, slp_thread_fn fn_, void *arg, struct slp_thread **out);
+
+/**
+ * Asks the thread to stop (mo-threads `stop()`): its children's please_stop signals go
+ * first, depth first, then its own. Never blocks; the thread stops when its function
+ * returns. Any thread. Returns SLP_OK, SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+slp_status slp_thread_stop(struct slp_thread *th);
+
+/**
+ * Waits until the thread stopped (its function returned, its children were joined) — from a
+ * tasklet it parks only the tasklet — then consumes the handle and writes the function's
+ * result to `*result` (may be NULL). Returns SLP_OK (handle consumed); SLP_E_TIMEOUT
+ * (`timeout_ns` passed: 0 polls, < 0 waits without limit; the handle stays valid);
+ * SLP_E_STATE (the handle was already consumed — answered while the thread still runs;
+ * once it has ended, a consumed handle is freed and must not be used); SLP_E_DEADLOCK (a
+ * thread joining itself);
+ * SLP_E_KILLED or a thrown code (the waiting tasklet was killed); SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle not yet consumed; `result`: NULL or valid for a write.
+ */
+slp_status slp_thread_join(struct slp_thread *th, int64_t timeout_ns, int32_t *result);
+
+/**
+ * Detaches the thread and consumes the handle (mo-threads `release()`): nobody will join it.
+ * If its function returns an error result, that is reported through the log callback (see
+ * slp_set_log_callback; default stderr), never lost. Returns SLP_OK, SLP_E_STATE (already
+ * consumed), SLP_E_INVALID (NULL).
+ *
+ * # Safety
+ * `th`: NULL or a live handle not yet consumed.
+ */
+slp_status slp_thread_release(struct slp_thread *th);
+
+/**
+ * The thread's please_stop signal (borrowed: valid while the handle is; retain it to keep
+ * it longer), the one its function receives. NULL for NULL.
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+struct slp_signal *slp_thread_please_stop(struct slp_thread *th);
+
+/**
+ * The thread's stopped signal (borrowed, like slp_thread_please_stop): it goes once the
+ * thread has fully stopped. Wait on it, combine it (slp_signal_and of two threads' stopped
+ * signals), or select on it. NULL for NULL.
+ *
+ * # Safety
+ * `th`: NULL or a live handle.
+ */
+struct slp_signal *slp_thread_stopped(struct slp_thread *th);
+
+/**
+ * Brings the toolkit down in order (mo-threads shutdown): every running toolkit thread gets
+ * please_stop (in reverse creation order, each one's children first), every pending Till
+ * fires at once (so no thread waits out a long Till), then every thread is joined within
+ * `timeout_ns` (< 0: no limit). Threads that did not stop in time are named through the log
+ * callback. Tills made afterwards are born fired and threads made afterwards are asked to
+ * stop at once. Handles stay the callers' (join them at once, or release them). Installs no
+ * signal handlers. Call it from a thread that is not a toolkit thread (the main thread).
+ * Returns SLP_OK or SLP_E_TIMEOUT.
+ */
+slp_status slp_shutdown(int64_t timeout_ns);
+
+/**
+ * Installs the process-wide log callback (NULL: stderr, the default) for what libslp reports
+ * instead of losing it: the error result of a released thread, threads that did not stop
+ * within slp_shutdown's deadline. It may be called on any thread. The previous callback is
+ * returned through `prev_fn` / `prev_user_data` (each may be NULL). Returns SLP_OK.
+ *
+ * # Safety
+ * `fn_`: NULL or safe to call from any thread; `prev_fn`, `prev_user_data`: NULL or valid
+ * for a write.
+ */
+slp_status slp_set_log_callback(slp_log_fn fn_, void *user_data, slp_log_fn *prev_fn, void **prev_user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -24,7 +24,7 @@ impl fmt::Display for Label {
 }
 
 /// One line per tasklet, after the header: running first, then the run queue in order, then
-/// main when it waits, then the blocked and paused started tasklets.
+/// main when it waits, then the blocked and paused tasklets (never-started ones included).
 ///
 /// # Safety
 /// On the scheduler's own thread.
@@ -50,11 +50,12 @@ unsafe fn lines(s: &Scheduler, w: &mut dyn Write) -> Result<usize, fmt::Error> {
         }
         n += 1;
     }
-    for t in s.started.iter() {
+    for t in s.tasklets.iter() {
         if t != running && !s.queue.contains(t) {
             match (*t).state() {
                 State::Blocked => writeln!(w, "    {} {}", Label(t), channel::DescribeWait(t))?,
                 State::Runnable => writeln!(w, "    {} runnable (woken by another thread)", Label(t))?,
+                State::Fresh => writeln!(w, "    {} paused (never started)", Label(t))?,
                 _ => writeln!(w, "    {} paused", Label(t))?,
             }
             n += 1;

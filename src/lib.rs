@@ -12,6 +12,7 @@ pub mod lock;
 pub mod overflow;
 pub mod sched;
 pub mod signal;
+pub mod thread;
 pub mod till;
 pub mod stack;
 pub mod status;

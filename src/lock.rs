@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -24,6 +24,9 @@ use crate::status::*;
 use crate::tasklet::{self, State, States, Tasklet, WaitOn};
 
 const BLOCKED: States = States::of(&[State::Blocked]);
+
+/// Locks held right now, process-wide (`slp_counters.locks_held`).
+pub static HELD: AtomicU64 = AtomicU64::new(0);
 
 struct LockState {
     owner: *mut Tasklet,
@@ -95,6 +98,7 @@ unsafe fn hand_off(st: &mut LockState, here: Option<&Scheduler>) -> *mut Tasklet
         return t;
     }
     st.owner = ptr::null_mut();
+    HELD.fetch_sub(1, Ordering::Relaxed);
     ptr::null_mut()
 }
 
@@ -132,6 +136,7 @@ pub unsafe fn acquire(l: *mut Lock) -> Status {
     let mut st = (*l).st.lock();
     if st.owner.is_null() {
         st.owner = me;
+        HELD.fetch_add(1, Ordering::Relaxed);
         return OK;
     }
     if st.owner == me {
@@ -252,6 +257,7 @@ pub unsafe fn timed_out(t: *mut Tasklet) -> bool {
     (*t).xfer_status.store(E_TIMEOUT, Ordering::Relaxed);
     if st.owner.is_null() {
         st.owner = t;
+        HELD.fetch_add(1, Ordering::Relaxed);
         (*t).transition(BLOCKED, State::Runnable);
         true
     } else {

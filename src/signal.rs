@@ -198,13 +198,8 @@ pub unsafe fn go(s: *const Signal) -> Status {
         });
         (waiters, thens)
     };
-    let here = sched_opt();
-    for w in &waiters {
-        match here {
-            Some(h) if h.owns(&*w.t) => h.queue_woken(w.t),
-            _ => remote::wake_remote(w.t),
-        }
-    }
+    // The callbacks first, then the waiters: a wait that returns sees what the callbacks did
+    // (and derived signals have gone).
     for t in thens {
         match t.action {
             Action::Call(f, ud) => {
@@ -215,6 +210,13 @@ pub unsafe fn go(s: *const Signal) -> Status {
                 input_went(d);
                 release(d as *mut Signal);
             }
+        }
+    }
+    let here = sched_opt();
+    for w in &waiters {
+        match here {
+            Some(h) if h.owns(&*w.t) => h.queue_woken(w.t),
+            _ => remote::wake_remote(w.t),
         }
     }
     OK

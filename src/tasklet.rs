@@ -522,6 +522,22 @@ pub unsafe fn retain(t: *const Tasklet) {
     (*t).refs.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Adds a reference unless the count already reached zero (a tasklet whose last reference
+/// went on another thread, with its discard message on the way): returns whether it did.
+///
+/// # Safety
+/// `t` points to a tasklet not yet freed (its owner thread frees it).
+pub(crate) unsafe fn try_retain(t: *const Tasklet) -> bool {
+    let mut n = (*t).refs.load(Ordering::Relaxed);
+    while n != 0 {
+        match (*t).refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => n = now,
+        }
+    }
+    false
+}
+
 /// Drops a reference; the last one frees a dead tasklet, discards a never-started one, and
 /// kills (pending) a started, paused one so that it can clean up (Stackless).
 ///

@@ -4,7 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,29 @@ use crate::status::*;
 
 /// Tills not yet fired: each is a possible waker for deadlock detection (its signal will go).
 static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Set by `slp_shutdown`: every pending Till fired, and later Tills are born fired.
+static SHUT: AtomicBool = AtomicBool::new(false);
+
+/// `slp_shutdown`'s step: fires every pending Till now; Tills made later are born fired.
+pub fn shut_down() {
+    SHUT.store(true, Ordering::SeqCst);
+    let pending: Vec<Pending> = {
+        let mut h = timer().heap.lock();
+        std::mem::take(&mut h.pending).into_iter().map(|Reverse(p)| p).collect()
+    };
+    let n = pending.len();
+    for p in pending {
+        // SAFETY: the heap held a reference to each signal until now.
+        unsafe {
+            signal::go(p.s);
+            signal::release(p.s);
+        }
+    }
+    if n > 0 && PENDING.fetch_sub(n, Ordering::SeqCst) == n {
+        crate::sched::census::recheck_all();
+    }
+}
 
 /// How many Tills are pending (deadlock detection counts them as possible wakers).
 pub fn pending() -> usize {
@@ -73,7 +96,7 @@ pub fn till_new(ns: i64) -> Result<*mut Signal, Status> {
     let Some(s) = signal::new() else {
         return Err(fail(E_NOMEM, "slp_till_new: out of memory"));
     };
-    if ns <= 0 {
+    if ns <= 0 || SHUT.load(Ordering::SeqCst) {
         // SAFETY: `s` is a fresh signal.
         unsafe { signal::go(s) };
         return Ok(s);
@@ -81,6 +104,13 @@ pub fn till_new(ns: i64) -> Result<*mut Signal, Status> {
     let at = Instant::now() + Duration::from_nanos(ns as u64);
     let t = timer();
     let mut h = t.heap.lock();
+    if SHUT.load(Ordering::SeqCst) {
+        // slp_shutdown drained the heap meanwhile: born fired.
+        drop(h);
+        // SAFETY: `s` is ours.
+        unsafe { signal::go(s) };
+        return Ok(s);
+    }
     if !h.started {
         let spawned = std::thread::Builder::new().name("libslp-till".into()).spawn(run);
         if spawned.is_err() {

@@ -109,11 +109,19 @@ pub struct slp_counters {
     pub channels_live: u64,
     /// Idle stacks in the calling thread's pool.
     pub stacks_pooled: u64,
+    /// Locks held right now, process-wide (a tasklet that ends holding a lock leaves it
+    /// locked: this shows it). Added in 0.1.0 after the first fields: a program built against
+    /// a header without it passes a smaller struct_size and gets the fields it knows.
+    pub locks_held: u64,
 }
 
+/// The size of slp_counters before `locks_held` was added (the smallest struct_size taken).
+const COUNTERS_V1_SIZE: usize = std::mem::offset_of!(slp_counters, locks_held);
+
 /// Fills `*out` with the counters (tasklet counts and switches of the calling thread, channel
-/// counts of the whole process). Returns SLP_OK, or SLP_E_INVALID (NULL, or struct_size smaller
-/// than this version's slp_counters).
+/// and lock counts of the whole process): the fields that fit in `struct_size` bytes, so a
+/// program built against an older header keeps working. Returns SLP_OK, or SLP_E_INVALID
+/// (NULL, or struct_size smaller than the first version's slp_counters).
 ///
 /// # Safety
 /// `out`: NULL or valid for the reads and writes this call documents.
@@ -121,7 +129,8 @@ pub struct slp_counters {
 pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status {
     ffi_status!("slp_counters_get", {
         nonnull(out, "slp_counters_get", "out")?;
-        if ((*out).struct_size as usize) < std::mem::size_of::<slp_counters>() {
+        let size = (*out).struct_size as usize;
+        if size < COUNTERS_V1_SIZE {
             return Err(fail(
                 E_INVALID,
                 "slp_counters_get: set out->struct_size to sizeof(slp_counters)",
@@ -129,15 +138,22 @@ pub unsafe extern "C" fn slp_counters_get(out: *mut slp_counters) -> slp_status 
         }
         let s = sched()?;
         s.sync();
-        out.write(slp_counters {
-            struct_size: std::mem::size_of::<slp_counters>() as u32,
+        let c = slp_counters {
+            struct_size: size.min(std::mem::size_of::<slp_counters>()) as u32,
             tasklets_created: s.created.get(),
             tasklets_live: s.live_tasklets(),
             switches: s.switches.get(),
             channels_created: channel::CREATED.load(Ordering::Relaxed),
             channels_live: channel::LIVE.load(Ordering::Relaxed),
             stacks_pooled: s.pool.borrow().len() as u64,
-        });
+            locks_held: crate::lock::HELD.load(Ordering::Relaxed),
+        };
+        // Only the fields the caller's struct has.
+        std::ptr::copy_nonoverlapping(
+            &c as *const slp_counters as *const u8,
+            out as *mut u8,
+            size.min(std::mem::size_of::<slp_counters>()),
+        );
         Ok(SLP_OK)
     })
 }

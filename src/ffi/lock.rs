@@ -16,6 +16,8 @@ use crate::status::*;
 pub unsafe extern "C" fn slp_lock_new(out: *mut *mut Lock) -> slp_status {
     ffi_status!("slp_lock_new", {
         let out = nonnull(out, "slp_lock_new", "out")? as *mut *mut Lock;
+        // A thread that makes a lock participates in deadlock detection from now on.
+        crate::sched::usable()?;
         let Some(l) = lock::new() else {
             return Err(fail(E_NOMEM, "slp_lock_new: out of memory"));
         };

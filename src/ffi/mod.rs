@@ -16,6 +16,7 @@ pub mod lock;
 pub mod scheduler;
 pub mod signal;
 pub mod tasklet;
+pub mod thread;
 
 /// Status returned by most calls: `SLP_OK` (0) on success, a negative library error (the
 /// `SLP_E_*` constants of enum slp_status_code), or a positive user exception code (delivered

@@ -17,6 +17,8 @@ use crate::status::*;
 pub unsafe extern "C" fn slp_signal_new(out: *mut *mut Signal) -> slp_status {
     ffi_status!("slp_signal_new", {
         let out = nonnull(out, "slp_signal_new", "out")? as *mut *mut Signal;
+        // A thread that makes a signal participates in deadlock detection from now on.
+        crate::sched::usable()?;
         let Some(s) = signal::new() else {
             return Err(fail(E_NOMEM, "slp_signal_new: out of memory"));
         };
@@ -54,11 +56,11 @@ pub unsafe extern "C" fn slp_signal_release(s: *mut Signal) {
     })
 }
 
-/// Makes the signal go (mo-threads `go()`): idempotent and irreversible. Every waiter, tasklet
-/// or thread, on any thread, is released (a tasklet of the calling thread is appended to its
-/// run queue; one of another thread goes back to its owner, which is woken), then the `then`
-/// callbacks run once each, in registration order, on this thread, before this call returns
-/// (see "Callbacks" at the top of this header). Any thread. Returns SLP_OK, SLP_E_INVALID
+/// Makes the signal go (mo-threads `go()`): idempotent and irreversible. The `then` callbacks
+/// run once each, in registration order, on this thread (see "Callbacks" at the top of this
+/// header), then every waiter, tasklet or thread, on any thread, is released (a tasklet of the
+/// calling thread is appended to its run queue; one of another thread goes back to its owner,
+/// which is woken): a wait that returns SLP_OK sees what the callbacks did. Any thread. Returns SLP_OK, SLP_E_INVALID
 /// (NULL).
 ///
 /// # Safety
@@ -67,6 +69,7 @@ pub unsafe extern "C" fn slp_signal_release(s: *mut Signal) {
 pub unsafe extern "C" fn slp_signal_go(s: *mut Signal) -> slp_status {
     ffi_status!("slp_signal_go", {
         let s = nonnull(s, "slp_signal_go", "s")?;
+        crate::sched::usable()?;
         Ok(signal::go(s))
     })
 }
@@ -124,6 +127,7 @@ pub unsafe extern "C" fn slp_signal_then(
 ) -> slp_status {
     ffi_status!("slp_signal_then", {
         let s = nonnull(s, "slp_signal_then", "s")?;
+        crate::sched::usable()?;
         let Some(f) = fn_ else {
             return Err(fail(E_INVALID, "slp_signal_then: fn is NULL"));
         };
@@ -179,6 +183,7 @@ unsafe fn derive(func: &'static str, a: *mut Signal, b: *mut Signal, out: *mut *
             let a = nonnull(a, func, "a")? as *mut Signal;
             let b = nonnull(b, func, "b")? as *mut Signal;
             let out = nonnull(out, func, "out")? as *mut *mut Signal;
+            crate::sched::usable()?;
             *out = signal::derive(a, b, and)?;
             Ok(SLP_OK)
         })())
@@ -197,6 +202,7 @@ unsafe fn derive(func: &'static str, a: *mut Signal, b: *mut Signal, out: *mut *
 pub unsafe extern "C" fn slp_till_new(ns: i64, out: *mut *mut Signal) -> slp_status {
     ffi_status!("slp_till_new", {
         let out = nonnull(out, "slp_till_new", "out")? as *mut *mut Signal;
+        crate::sched::usable()?;
         *out = crate::till::till_new(ns)?;
         Ok(SLP_OK)
     })

@@ -14,7 +14,7 @@
 //! inbox lock by `Shared::wake`, never the other way round).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -95,7 +95,10 @@ impl Global {
     /// Could a participant other than the caller (counted awake) still wake it — or a
     /// pending Till?
     fn others_could_wake(&self) -> bool {
-        self.awake > 1 || self.timed > 0 || crate::till::pending() > 0
+        self.awake > 1
+            || self.timed > 0
+            || crate::till::pending() > 0
+            || EXTERNAL_WAKERS.load(Ordering::SeqCst) > 0
     }
 
     /// `s` stops counting as awake (`timed`: it waits with a deadline).
@@ -120,6 +123,27 @@ impl Global {
                 }
                 true
             }
+        }
+    }
+}
+
+/// Wakers outside the census: toolkit threads that left it (their scheduler is torn down)
+/// but have not yet made their stopped signal go.
+static EXTERNAL_WAKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a waker outside the census until the guard drops (then sleepers re-check).
+pub fn external_waker() -> ExternalWaker {
+    EXTERNAL_WAKERS.fetch_add(1, Ordering::SeqCst);
+    ExternalWaker(())
+}
+
+/// See `external_waker`.
+pub struct ExternalWaker(());
+
+impl Drop for ExternalWaker {
+    fn drop(&mut self) {
+        if EXTERNAL_WAKERS.fetch_sub(1, Ordering::SeqCst) == 1 {
+            recheck_all();
         }
     }
 }

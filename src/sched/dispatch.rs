@@ -219,7 +219,6 @@ impl Scheduler {
                 return;
             }
             (*t).mark_started();
-            self.started.push(t);
         }
         if self.run.watchdog.active() {
             self.run.watchdog.on_switch(self);
@@ -258,7 +257,7 @@ impl Scheduler {
         if self.queue.contains(t) {
             self.queue.unlink(t);
         }
-        self.started.remove(t);
+        self.tasklets.remove(t);
         (*t).transition(States::of(&[State::Runnable]), State::Dead);
         self.died.set(self.died.get() + 1);
         (*t).result.set(rc);

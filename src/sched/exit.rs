@@ -54,7 +54,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
         if s.queue.contains(t) {
             s.queue.unlink(t);
         }
-        s.started.remove(t);
+        s.tasklets.remove(t);
     }
     if !stubborn.is_empty() {
         eprintln!(
@@ -80,6 +80,14 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
     for m in leftovers {
         match m {
             Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) => tasklet::release(t),
+            // Posted after the last drain: discarded here (the list is gone with the
+            // scheduler).
+            Msg::Discard(t) => {
+                if (*t).state() != State::Dead {
+                    s.discard_fresh(t);
+                }
+                tasklet::free(t);
+            }
         }
     }
     s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
@@ -103,13 +111,15 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
         if s.shared.has_mail() {
             s.drain_inbox();
         }
-        let mut victims: Vec<*mut Tasklet> = s.started.iter().collect();
-        victims.extend(s.queue.iter().filter(|&t| t != s.main && !(*t).started()));
+        // Every live tasklet, paused never-started ones included (held by a handle); one
+        // whose last reference just went elsewhere is discarded by its message instead.
+        let victims: Vec<*mut Tasklet> = s.tasklets.iter().filter(|&t| tasklet::try_retain(t)).collect();
         if victims.is_empty() {
-            return Vec::new();
-        }
-        for &t in &victims {
-            tasklet::retain(t);
+            if s.tasklets.first().is_null() {
+                return Vec::new();
+            }
+            s.drain_inbox();
+            continue;
         }
         for &t in &victims {
             if !(*t).started() {
@@ -126,16 +136,20 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
     if s.shared.has_mail() {
         s.drain_inbox();
     }
-    // Never-started tasklets left in the queue by the last round are discarded, not reported.
-    let fresh: Vec<*mut Tasklet> = s.queue.iter().filter(|&t| t != s.main && !(*t).started()).collect();
+    // Never-started tasklets left by the last round are discarded, not reported.
+    let fresh: Vec<*mut Tasklet> =
+        s.tasklets.iter().filter(|&t| !(*t).started() && tasklet::try_retain(t)).collect();
     for t in fresh {
         s.discard_fresh(t);
+        tasklet::release(t);
     }
     collect_started(s)
 }
 
+/// The started tasklets still alive.
+///
 /// # Safety
 /// On the thread of `s`.
 unsafe fn collect_started(s: &Scheduler) -> Vec<*mut Tasklet> {
-    s.started.iter().collect()
+    s.tasklets.iter().filter(|&t| (*t).started()).collect()
 }

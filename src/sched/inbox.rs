@@ -16,7 +16,8 @@ use parking_lot::{Condvar, Mutex};
 use super::census::{self, global};
 use crate::tasklet::Tasklet;
 
-/// A message for a scheduler, sent by another thread. Each holds a reference to its tasklet.
+/// A message for a scheduler, sent by another thread. Each holds a reference to its tasklet
+/// (a Discard owns its unreferenced tasklet).
 pub enum Msg {
     /// The tasklet's wait ended (a partner took or gave its value, or the channel shut down):
     /// put it back in the run queue.
@@ -25,6 +26,9 @@ pub enum Msg {
     Insert(*mut Tasklet),
     /// `slp_tasklet_kill` / `slp_tasklet_throw` from another thread.
     Throw(*mut Tasklet, i32, *mut c_void),
+    /// The last reference to a never-started tasklet went on another thread: the owner
+    /// discards it (arg_free runs there) and frees it. The message owns the tasklet.
+    Discard(*mut Tasklet),
 }
 
 /// `void fn(int64_t thread_id, void *user_data)`.

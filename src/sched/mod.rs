@@ -51,7 +51,7 @@ mod run;
 
 pub use inbox::Shared;
 use inbox::Msg;
-use queue::{RunQueue, StartedList};
+use queue::{RunQueue, TaskletList};
 use run::RunState;
 
 /// `void fn(slp_tasklet *prev, slp_tasklet *next, void *user_data)`.
@@ -71,8 +71,8 @@ pub struct Scheduler {
     pub shared: Arc<Shared>,
     pub main: *mut Tasklet,
     pub(crate) queue: RunQueue,
-    /// Started, not yet dead tasklets of this thread (for thread exit and dumps).
-    pub(crate) started: StartedList,
+    /// Every live tasklet of this thread but main (for thread exit and dumps).
+    pub(crate) tasklets: TaskletList,
     /// The run call the main tasklet is in, if any.
     pub(crate) run: RunState,
     /// An uncaught error reported by a pending throw to a never-started tasklet, for the next
@@ -213,7 +213,7 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
         shared: shared.clone(),
         main,
         queue: RunQueue::new(),
-        started: StartedList::new(),
+        tasklets: TaskletList::new(),
         run: RunState::new(),
         deferred_error: Cell::new(0),
         switch_trap: Cell::new(0),

@@ -109,6 +109,7 @@ impl Scheduler {
             }
         });
         *(*t).coro.get() = Some(coro);
+        self.tasklets.push(t);
         if !paused {
             self.queue.append(t);
         }
@@ -129,6 +130,7 @@ impl Scheduler {
         if self.queue.contains(t) {
             self.queue.unlink(t);
         }
+        self.tasklets.remove(t);
         self.died.set(self.died.get() + 1);
         if let Some(mut c) = (*(*t).coro.get()).take() {
             c.force_unwind(); // never started: only drops the initial closure

@@ -1,5 +1,5 @@
-//! The run queue (Stackless's circular list of runnable tasklets) and the list of started
-//! tasklets, as types. Both are intrusive (links live in the tasklets) and owner-thread only.
+//! The run queue (Stackless's circular list of runnable tasklets) and the list of a thread's
+//! live tasklets, as types. Both are intrusive (links live in the tasklets) and owner-thread only.
 //!
 //! Run queue: `head` is the tasklet that runs (or runs next); the queue is circular through
 //! `next`/`prev`; "append" inserts just before `head`. Whenever user code runs, the running
@@ -157,20 +157,21 @@ impl Default for RunQueue {
     }
 }
 
-impl Default for StartedList {
+impl Default for TaskletList {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// Started, not yet dead tasklets of a thread (intrusive through `all_next`/`all_prev`).
-pub struct StartedList {
+/// Every live tasklet of a thread but its main tasklet, from creation to death, whatever its
+/// state (intrusive through `all_next`/`all_prev`: no allocation): for thread exit and dumps.
+pub struct TaskletList {
     first: Cell<*mut Tasklet>,
 }
 
-impl StartedList {
-    pub const fn new() -> StartedList {
-        StartedList { first: Cell::new(ptr::null_mut()) }
+impl TaskletList {
+    pub const fn new() -> TaskletList {
+        TaskletList { first: Cell::new(ptr::null_mut()) }
     }
 
     /// # Safety

@@ -45,6 +45,11 @@ impl Scheduler {
                         let _ = self.throw_local(t, code, data, true);
                     }
                 }
+                Msg::Discard(_) => {
+                    self.discard_fresh(t);
+                    tasklet::free(t);
+                    continue;
+                }
             }
             tasklet::release(t);
         }
@@ -65,7 +70,7 @@ impl Scheduler {
 
 fn t_of(m: &Msg) -> *mut Tasklet {
     match *m {
-        Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) => t,
+        Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) | Msg::Discard(t) => t,
     }
 }
 
@@ -76,7 +81,10 @@ fn t_of(m: &Msg) -> *mut Tasklet {
 /// # Safety
 /// `t` is Runnable, not linked, and the caller passes a reference to it.
 pub(crate) unsafe fn wake_remote(t: *mut Tasklet) {
-    if !(*t).owner().post(Msg::Ready(t)) {
+    // Hold the owner's shared part: once posted, the message can be applied and `t` freed on
+    // the owner thread (and with it the owner's last reference) before `post` has woken it.
+    let owner = (*t).owner_arc();
+    if !owner.post(Msg::Ready(t)) {
         // The owner's scheduler is gone; its exit took the tasklet off every channel first,
         // so this cannot happen for a waiter. Drop the message's reference.
         tasklet::release(t);
@@ -105,7 +113,8 @@ pub unsafe fn insert_remote(t: *mut Tasklet) -> Status {
         tasklet::retain(t); // the runtime's reference (Runnable)
     }
     tasklet::retain(t); // the message's
-    if !(*t).owner().post(Msg::Insert(t)) {
+    let owner = (*t).owner_arc(); // see wake_remote
+    if !owner.post(Msg::Insert(t)) {
         tasklet::release(t);
         return fail(E_DEAD, "insert: the tasklet's thread has exited");
     }
@@ -128,7 +137,8 @@ pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> 
     }
     tasklet::retain(t); // the message's
     channel::remove_waiter(t);
-    if !(*t).owner().post(Msg::Throw(t, code, data)) {
+    let owner = (*t).owner_arc(); // see wake_remote
+    if !owner.post(Msg::Throw(t, code, data)) {
         tasklet::release(t);
     }
     OK
@@ -150,14 +160,21 @@ pub(crate) unsafe fn last_ref_gone(t: *mut Tasklet) {
         State::Dead => tasklet::free(t),
         // No reference is left, so it is not scheduled: Fresh means it never ran.
         State::Fresh => {
-            // Paused and never started: discard it without running.
+            // Paused and never started: discard it without running, on its own thread (which
+            // keeps it in its list of tasklets), or here if that thread is gone.
             match sched_opt() {
                 Some(s) if s.owns(&*t) => {
                     s.discard_fresh(t);
+                    tasklet::free(t);
                 }
-                _ => discard_fresh_foreign(t),
+                _ => {
+                    let owner = (*t).owner_arc();
+                    if !owner.post(Msg::Discard(t)) {
+                        discard_fresh_foreign(t);
+                        tasklet::free(t);
+                    }
+                }
             }
-            tasklet::free(t);
         }
         _ if !owner_alive => {
             // Its thread is gone and it refused to end: its stack stays leaked (never freed
