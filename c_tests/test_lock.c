@@ -238,6 +238,15 @@ static void check_lock_works(slp_lock *l) {
     CHECK_ST(slp_lock_release(l), SLP_OK);
 }
 
+/* slp_counters.locks_held: locks held right now, process-wide. */
+static uint64_t locks_held(void) {
+    slp_counters c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    if (slp_counters_get(&c) != SLP_OK) return (uint64_t)-1;
+    return c.locks_held;
+}
+
 /* ============================================================================================
  * NULL arguments; new and free.
  * ========================================================================================== */
@@ -258,8 +267,11 @@ TEST(nulls_and_new_free) {
     slp_lock *a = new_lock(), *b = new_lock();
     CHECK(a != b);
     FREE_OK(a);
+    uint64_t held0 = locks_held();
     CHECK_ST(slp_lock_acquire(b), SLP_OK);
+    CHECK_EQ_INT(locks_held(), held0 + 1);
     CHECK_ST(slp_lock_release(b), SLP_OK);
+    CHECK_EQ_INT(locks_held(), held0);
     FREE_OK(b);
     CHECK(slp_tasklet_is_current(slp_main()));
 }
@@ -1580,6 +1592,7 @@ static int32_t t_acquire_yield_end(void *arg) {
 
 TEST(deadlock_holder_ends_while_main_waits_and_lock_stays_locked) {
     watchdog(10);
+    uint64_t held0 = locks_held(); /* process-wide: no other thread runs now */
     slp_lock *l = new_lock();
     g_orphaned[0] = l;
     struct lk k;
@@ -1599,6 +1612,7 @@ TEST(deadlock_holder_ends_while_main_waits_and_lock_stays_locked) {
     CHECK_ST(slp_lock_acquire(l), SLP_E_WOULD_BLOCK);
     slp_tasklet_set_block_trap(slp_main(), false);
     FREE_REFUSED(l);
+    CHECK_EQ_INT(locks_held(), held0 + 1); /* the counters show the orphaned lock */
     slp_tasklet_release(t);
     /* the same for a tasklet that simply ends holding it, nobody waiting */
     slp_lock *l2 = new_lock();
@@ -1617,6 +1631,7 @@ TEST(deadlock_holder_ends_while_main_waits_and_lock_stays_locked) {
     CHECK_ST(slp_lock_acquire(l2), SLP_E_WOULD_BLOCK);
     slp_tasklet_set_block_trap(slp_main(), false);
     FREE_REFUSED(l2);
+    CHECK_EQ_INT(locks_held(), held0 + 2);
     /* a timed wait for it by a tasklet ends in time... and then must re-acquire: it cannot
      * (the owner is dead); not tested: the contract leaves that case to rule 2/4 */
 }
