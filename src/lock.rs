@@ -111,12 +111,17 @@ fn notify_one(st: &mut LockState) {
     }
 }
 
-/// Queues the running tasklet `me` (lock's mutex held by the caller through `st`) and parks
-/// it until it owns the lock. Returns what `park` returns.
-unsafe fn block(s: &Scheduler, l: *mut Lock, me: *mut Tasklet, deadline: Option<i64>) -> Result<Status, Status> {
+/// Marks the running tasklet `me` Blocked on the lock. Called with the lock's mutex held, in
+/// the same critical section that queues it: a releaser on another thread that hands it the
+/// lock must find it Blocked (or its wake-up would be lost).
+unsafe fn mark_blocked(l: *mut Lock, me: *mut Tasklet) {
     (*me).blocked_lock.store(l, Ordering::Release);
     (*me).waiting.set(WaitOn::Lock);
     (*me).transition(States::of(&[State::Runnable]), State::Blocked);
+}
+
+/// Parks `me` (queued and Blocked, mutex released) until it owns the lock.
+unsafe fn block(s: &Scheduler, me: *mut Tasklet, deadline: Option<i64>) -> Result<Status, Status> {
     if let Some(at) = deadline {
         s.arm(me, at);
     }
@@ -155,8 +160,9 @@ pub unsafe fn acquire(l: *mut Lock) -> Status {
         return fail(E_NOMEM, "slp_lock_acquire: out of memory");
     }
     st.acquirers.push_back(me);
+    mark_blocked(l, me);
     drop(st);
-    let r = block(s, l, me, None);
+    let r = block(s, me, None);
     (*me).blocked_lock.store(ptr::null_mut(), Ordering::Release);
     match r {
         Ok(_) => OK, // handed the lock
@@ -208,7 +214,10 @@ pub unsafe fn wait(l: *mut Lock, timeout_ns: i64) -> Status {
         if (*me).block_trap.load(Ordering::Relaxed) {
             return fail(E_WOULD_BLOCK, "slp_lock_wait would block and block_trap is set");
         }
-        if let Err(e) = s.check_block(deadline.is_some()) {
+        // The release inside wait hands the lock on or wakes a waiter: then that party will
+        // release again and wake this one, so only a wait that wakes nobody can be a deadlock.
+        let wakes_someone = !st.acquirers.is_empty() || !st.waiters.is_empty();
+        if let Err(e) = s.check_block(deadline.is_some() || wakes_someone) {
             return e;
         }
         if deadline.is_some() {
@@ -223,13 +232,14 @@ pub unsafe fn wait(l: *mut Lock, timeout_ns: i64) -> Status {
         let next = hand_off(&mut st, Some(s));
         st.waiters.push_back(me);
         (*me).xfer_status.store(OK, Ordering::Relaxed);
+        mark_blocked(l, me);
         next
     };
     if !next.is_null() {
         wake(Some(s), next);
     }
     // Queued as a waiter: parks until it owns the lock again.
-    let r = block(s, l, me, deadline);
+    let r = block(s, me, deadline);
     (*me).blocked_lock.store(ptr::null_mut(), Ordering::Release);
     match r {
         Ok(E_TIMEOUT) => fail(E_TIMEOUT, "slp_lock_wait: the timeout passed (the lock is held again)"),
