@@ -208,6 +208,9 @@ pub struct Tasklet {
     pub(crate) blocked_lock: AtomicPtr<crate::lock::Lock>,
     /// The signal it waits on (slp_signal_wait), or null.
     pub(crate) blocked_sig: AtomicPtr<crate::signal::Signal>,
+    /// The watchdog run (its number) in which an interrupt came due while `atomic` was set,
+    /// 0 for none: it fires when the tasklet clears `atomic` in that run (owner only).
+    pub(crate) deferred_run: Cell<u64>,
     /// Its timer's index in the owner's timer heap + 1, 0 for none (owner only).
     pub(crate) timer_slot: Cell<usize>,
     /// What a Blocked tasklet waits on (owner only).
@@ -280,6 +283,7 @@ impl Tasklet {
                 blocked_sig: AtomicPtr::new(ptr::null_mut()),
                 blocked_lock: AtomicPtr::new(ptr::null_mut()),
                 sel_cases: Cell::new((ptr::null_mut(), 0)),
+                deferred_run: Cell::new(0),
                 timer_slot: Cell::new(0),
                 waiting: Cell::new(WaitOn::Nothing),
                 blocked_on: AtomicPtr::new(ptr::null_mut()),

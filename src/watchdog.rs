@@ -36,8 +36,9 @@ pub(crate) struct Watchdog {
     stop: Cell<bool>,
     /// The tasklet interrupted by this call (the caller gets a reference), or null.
     interrupted: Cell<*mut Tasklet>,
-    /// A tasklet whose budget ran out while `atomic` was set: interrupted when it clears it.
-    deferred: Cell<*mut Tasklet>,
+    /// This call's number: a tasklet whose budget ran out while `atomic` was set records it
+    /// (`Tasklet::deferred_run`) and is interrupted when it clears the flag in the same call.
+    run_id: Cell<u64>,
 }
 
 impl Watchdog {
@@ -50,7 +51,7 @@ impl Watchdog {
             start_ns: Cell::new(0),
             stop: Cell::new(false),
             interrupted: Cell::new(ptr::null_mut()),
-            deferred: Cell::new(ptr::null_mut()),
+            run_id: Cell::new(0),
         }
     }
 
@@ -109,14 +110,13 @@ impl Scheduler {
         w.start_ns.set(if flags & TIME != 0 { self.now() } else { 0 });
         w.stop.set(false);
         w.interrupted.set(ptr::null_mut());
-        w.deferred.set(ptr::null_mut());
+        w.run_id.set(w.run_id.get() + 1);
         w.active.set(true);
         RUNS.fetch_add(1, Ordering::Relaxed);
         let st = self.run_budgeted();
         RUNS.fetch_sub(1, Ordering::Relaxed);
         w.active.set(false);
         w.stop.set(false);
-        w.deferred.set(ptr::null_mut());
         let t = w.interrupted.replace(ptr::null_mut());
         if st != OK && !t.is_null() {
             // The run failed after the interrupt (an uncaught error): the caller gets no handle,
@@ -138,7 +138,7 @@ impl Scheduler {
             return OK;
         }
         if (*me).atomic.load(Ordering::Relaxed) {
-            w.deferred.set(me); // fires when atomic is cleared
+            (*me).deferred_run.set(w.run_id.get()); // fires when atomic is cleared
             return OK;
         }
         self.interrupt(me, false)
@@ -153,9 +153,7 @@ impl Scheduler {
     /// On this scheduler's thread, by the running tasklet `me` (not main), in a watchdog run.
     unsafe fn interrupt(&self, me: *mut Tasklet, keep_pending: bool) -> Status {
         let w = &self.run.watchdog;
-        if w.deferred.get() == me {
-            w.deferred.set(ptr::null_mut());
-        }
+        (*me).deferred_run.set(0);
         w.stop.set(true);
         if w.flags.get() & SOFT != 0 {
             return OK;
@@ -205,7 +203,11 @@ pub unsafe fn set_atomic(t: *mut Tasklet, on: bool) -> bool {
     if !on && old && RUNS.load(Ordering::Relaxed) != 0 {
         if let Some(s) = sched_opt() {
             let w = &s.run.watchdog;
-            if w.active() && w.deferred.get() == t && s.running() == t && s.in_callback.get().is_none() {
+            if w.active()
+                && (*t).deferred_run.get() == w.run_id.get()
+                && s.running() == t
+                && s.in_callback.get().is_none()
+            {
                 let _ = s.interrupt(t, true);
             }
         }
