@@ -51,7 +51,9 @@ unsafe fn lines(s: &Scheduler, w: &mut dyn Write) -> Result<usize, fmt::Error> {
         n += 1;
     }
     for t in s.tasklets.iter() {
-        if t != running && !s.queue.contains(t) {
+        // (A tasklet re-bound to another thread stays listed until this thread drains the
+        // message that moves it.)
+        if t != running && !s.queue.contains(t) && s.owns(&*t) {
             match (*t).state() {
                 State::Blocked => writeln!(w, "    {} {}", Label(t), channel::DescribeWait(t))?,
                 State::Runnable => writeln!(w, "    {} runnable (woken by another thread)", Label(t))?,

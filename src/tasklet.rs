@@ -174,9 +174,12 @@ pub struct Tasklet {
     // Run-queue links (circular, intrusive; owner only). Null when not linked.
     pub(crate) next: Cell<*mut Tasklet>,
     pub(crate) prev: Cell<*mut Tasklet>,
-    // Links of the owner's list of started, not yet dead tasklets (for thread exit).
+    // Links of the owner's list of live tasklets (for thread exit and dumps), and which list
+    // holds it (null for none). A re-bound tasklet moves between lists through messages, so
+    // only one thread touches these at a time.
     pub(crate) all_next: Cell<*mut Tasklet>,
     pub(crate) all_prev: Cell<*mut Tasklet>,
+    pub(crate) listed_in: Cell<usize>,
     pub(crate) is_main: bool,
     pub(crate) atomic: AtomicBool,
     pub(crate) block_trap: AtomicBool,
@@ -265,6 +268,7 @@ impl Tasklet {
                 prev: Cell::new(ptr::null_mut()),
                 all_next: Cell::new(ptr::null_mut()),
                 all_prev: Cell::new(ptr::null_mut()),
+                listed_in: Cell::new(0),
                 is_main,
                 atomic: AtomicBool::new(false),
                 block_trap: AtomicBool::new(false),
@@ -323,20 +327,23 @@ impl Tasklet {
 
     /// Re-binds a Fresh tasklet to another thread (`slp_tasklet_bind_thread`). Returns false,
     /// changing nothing, unless the tasklet is Fresh (never ran, not scheduled, not blocked).
-    pub(crate) fn bind_owner(&self, to: Arc<Shared>) -> bool {
+    /// Returns the old owner (None: refused).
+    pub(crate) fn bind_owner(&self, to: Arc<Shared>) -> Option<Arc<Shared>> {
         if self
             .state
             .compare_exchange(State::Fresh as u8, BINDING, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            return false;
+            return None;
         }
         let old = self.owner.swap(Arc::into_raw(to) as *mut Shared, Ordering::AcqRel);
-        // SAFETY: only the thread that won the CAS into BINDING touches `retired_owners`;
-        // `old` carries the strong count this tasklet held.
-        unsafe { (*self.retired_owners.get()).push(Arc::from_raw(old)) };
+        // SAFETY: `old` carries the strong count this tasklet held; only the thread that won
+        // the CAS into BINDING touches `retired_owners`.
+        let old = unsafe { Arc::from_raw(old) };
+        let ret = old.clone();
+        unsafe { (*self.retired_owners.get()).push(old) };
         self.state.store(State::Fresh as u8, Ordering::Release);
-        true
+        Some(ret)
     }
 
     #[inline]

@@ -325,12 +325,15 @@ pub unsafe extern "C" fn slp_tasklet_bind_thread(t: *mut Tasklet, thread_id: i64
                 format_args!("slp_tasklet_bind_thread: no libslp thread has id {thread_id}"),
             ));
         };
-        if (*t).is_main || !(*t).bind_owner(shared) {
+        let t = t as *mut Tasklet;
+        let old = if (*t).is_main { None } else { (*t).bind_owner(shared) };
+        let Some(old) = old else {
             return Err(fail(
                 E_STATE,
                 "slp_tasklet_bind_thread: only a never-started, unscheduled tasklet can be re-bound",
             ));
-        }
+        };
+        sched::remote::moved(t, &old);
         Ok(OK)
     })
 }

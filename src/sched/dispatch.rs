@@ -257,7 +257,9 @@ impl Scheduler {
         if self.queue.contains(t) {
             self.queue.unlink(t);
         }
-        self.tasklets.remove(t);
+        if self.tasklets.contains(t) {
+            self.tasklets.remove(t);
+        }
         (*t).transition(States::of(&[State::Runnable]), State::Dead);
         self.died.set(self.died.get() + 1);
         (*t).result.set(rc);

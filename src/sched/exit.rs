@@ -54,7 +54,9 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
         if s.queue.contains(t) {
             s.queue.unlink(t);
         }
-        s.tasklets.remove(t);
+        if s.tasklets.contains(t) {
+            s.tasklets.remove(t);
+        }
     }
     if !stubborn.is_empty() {
         eprintln!(
@@ -88,6 +90,22 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
                 }
                 tasklet::free(t);
             }
+            Msg::Unlist(t) => {
+                if s.tasklets.contains(t) {
+                    s.tasklets.remove(t);
+                }
+                let owner = (*t).owner_arc();
+                if !owner.post(Msg::Adopt(t)) {
+                    tasklet::release(t);
+                }
+            }
+            // A tasklet bound to this thread as it exits: discarded like its others.
+            Msg::Adopt(t) => {
+                if s.owns(&*t) && (*t).state() == State::Fresh {
+                    discard_unlisted(s, t);
+                }
+                tasklet::release(t);
+            }
         }
     }
     s.shared.running.store(ptr::null_mut(), Ordering::Relaxed);
@@ -113,7 +131,8 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
         }
         // Every live tasklet, paused never-started ones included (held by a handle); one
         // whose last reference just went elsewhere is discarded by its message instead.
-        let victims: Vec<*mut Tasklet> = s.tasklets.iter().filter(|&t| tasklet::try_retain(t)).collect();
+        let victims: Vec<*mut Tasklet> =
+            s.tasklets.iter().filter(|&t| s.owns(&*t) && tasklet::try_retain(t)).collect();
         if victims.is_empty() {
             if s.tasklets.first().is_null() {
                 return Vec::new();
@@ -138,7 +157,7 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
     }
     // Never-started tasklets left by the last round are discarded, not reported.
     let fresh: Vec<*mut Tasklet> =
-        s.tasklets.iter().filter(|&t| !(*t).started() && tasklet::try_retain(t)).collect();
+        s.tasklets.iter().filter(|&t| s.owns(&*t) && !(*t).started() && tasklet::try_retain(t)).collect();
     for t in fresh {
         s.discard_fresh(t);
         tasklet::release(t);
@@ -151,5 +170,13 @@ unsafe fn kill_all(s: &Scheduler) -> Vec<*mut Tasklet> {
 /// # Safety
 /// On the thread of `s`.
 unsafe fn collect_started(s: &Scheduler) -> Vec<*mut Tasklet> {
-    s.tasklets.iter().filter(|&t| (*t).started()).collect()
+    s.tasklets.iter().filter(|&t| s.owns(&*t) && (*t).started()).collect()
+}
+
+/// Discards a never-started tasklet of this thread that is in no list (it was being adopted).
+///
+/// # Safety
+/// On the thread of `s`; `t` is Fresh, owned by `s`, held by the caller.
+unsafe fn discard_unlisted(s: &Scheduler, t: *mut Tasklet) {
+    s.discard_fresh(t);
 }

@@ -29,6 +29,11 @@ pub enum Msg {
     /// The last reference to a never-started tasklet went on another thread: the owner
     /// discards it (arg_free runs there) and frees it. The message owns the tasklet.
     Discard(*mut Tasklet),
+    /// The tasklet was re-bound to another thread (slp_tasklet_bind_thread): take it off this
+    /// thread's list, then tell its new owner to adopt it.
+    Unlist(*mut Tasklet),
+    /// A re-bound tasklet arrives: add it to this thread's list.
+    Adopt(*mut Tasklet),
 }
 
 /// `void fn(int64_t thread_id, void *user_data)`.

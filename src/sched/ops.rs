@@ -130,7 +130,9 @@ impl Scheduler {
         if self.queue.contains(t) {
             self.queue.unlink(t);
         }
-        self.tasklets.remove(t);
+        if self.tasklets.contains(t) {
+            self.tasklets.remove(t);
+        }
         self.died.set(self.died.get() + 1);
         if let Some(mut c) = (*(*t).coro.get()).take() {
             c.force_unwind(); // never started: only drops the initial closure

@@ -177,6 +177,7 @@ impl TaskletList {
     /// # Safety
     /// `t` is a live tasklet of this thread, not in the list.
     pub unsafe fn push(&self, t: *mut Tasklet) {
+        (*t).listed_in.set(self as *const TaskletList as usize);
         let h = self.first.get();
         (*t).all_prev.set(ptr::null_mut());
         (*t).all_next.set(h);
@@ -201,10 +202,19 @@ impl TaskletList {
         }
         (*t).all_next.set(ptr::null_mut());
         (*t).all_prev.set(ptr::null_mut());
+        (*t).listed_in.set(0);
     }
 
     pub fn first(&self) -> *mut Tasklet {
         self.first.get()
+    }
+
+    /// Is `t` in this list?
+    ///
+    /// # Safety
+    /// `t` is a live tasklet.
+    pub unsafe fn contains(&self, t: *mut Tasklet) -> bool {
+        (*t).listed_in.get() == self as *const TaskletList as usize
     }
 
     /// The tasklets in the list, in order.

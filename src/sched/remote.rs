@@ -50,6 +50,21 @@ impl Scheduler {
                     tasklet::free(t);
                     continue;
                 }
+                Msg::Unlist(_) => {
+                    if self.tasklets.contains(t) {
+                        self.tasklets.remove(t);
+                    }
+                    // Its new owner adopts it (the message keeps our reference).
+                    let owner = (*t).owner_arc();
+                    if owner.post(Msg::Adopt(t)) {
+                        continue;
+                    }
+                }
+                Msg::Adopt(_) => {
+                    if self.owns(&*t) && (*t).state() != State::Dead && !self.tasklets.contains(t) {
+                        self.tasklets.push(t);
+                    }
+                }
             }
             tasklet::release(t);
         }
@@ -70,7 +85,12 @@ impl Scheduler {
 
 fn t_of(m: &Msg) -> *mut Tasklet {
     match *m {
-        Msg::Ready(t) | Msg::Insert(t) | Msg::Throw(t, _, _) | Msg::Discard(t) => t,
+        Msg::Ready(t)
+        | Msg::Insert(t)
+        | Msg::Throw(t, _, _)
+        | Msg::Discard(t)
+        | Msg::Unlist(t)
+        | Msg::Adopt(t) => t,
     }
 }
 
@@ -142,6 +162,36 @@ pub unsafe fn throw_remote(t: *mut Tasklet, code: Status, data: *mut c_void) -> 
         tasklet::release(t);
     }
     OK
+}
+
+/// `t` was re-bound from `old` to another thread: the old owner takes it off its list of
+/// tasklets, then the new owner adopts it (in that order: a tasklet is in one list at most).
+/// Each message holds a reference.
+///
+/// # Safety
+/// `t` is a live tasklet handle, just re-bound.
+pub unsafe fn moved(t: *mut Tasklet, old: &super::Shared) {
+    tasklet::retain(t);
+    if let Some(s) = sched_opt() {
+        if std::ptr::eq(&*s.shared, old) {
+            // Re-bound by its old owner itself: off this list now.
+            if s.tasklets.contains(t) {
+                s.tasklets.remove(t);
+            }
+            let owner = (*t).owner_arc();
+            if !owner.post(Msg::Adopt(t)) {
+                tasklet::release(t);
+            }
+            return;
+        }
+    }
+    if !old.post(Msg::Unlist(t)) {
+        // The old owner is gone, and its list with it: adopt directly.
+        let owner = (*t).owner_arc();
+        if !owner.post(Msg::Adopt(t)) {
+            tasklet::release(t);
+        }
+    }
 }
 
 /// The last reference to `t` went: a dead tasklet is freed, a never-started one discarded,
