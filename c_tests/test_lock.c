@@ -1580,7 +1580,7 @@ TEST(deadlock_main_acquires_lock_of_blocked_tasklet) {
  * returns SLP_E_DEADLOCK (main does not hold it). The lock stays locked (a tasklet that ends
  * holding a lock leaves it locked): acquire -> SLP_E_DEADLOCK / SLP_E_WOULD_BLOCK, free
  * refused. The lock is then leaked on purpose (kept reachable). */
-static slp_lock *g_orphaned[2];
+static slp_lock *volatile g_orphaned[2]; /* volatile: the stores must stay (LeakSanitizer scans them) */
 
 static int32_t t_acquire_yield_end(void *arg) {
     struct lk *k = arg;
