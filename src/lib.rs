@@ -9,6 +9,7 @@ pub mod channel;
 pub mod ffi;
 pub mod introspect;
 pub mod lock;
+mod mem;
 pub mod overflow;
 pub mod sched;
 pub mod signal;

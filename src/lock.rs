@@ -47,12 +47,7 @@ unsafe impl Sync for Lock {}
 
 /// A new lock, or None when memory is exhausted.
 pub fn new() -> Option<*mut Lock> {
-    let layout = std::alloc::Layout::new::<Lock>();
-    // SAFETY: non-zero size.
-    let p = unsafe { std::alloc::alloc(layout) } as *mut Lock;
-    if p.is_null() {
-        return None;
-    }
+    let p = crate::mem::alloc_uninit::<Lock>()?;
     // SAFETY: fresh allocation of the right layout, initialised whole.
     unsafe {
         p.write(Lock {

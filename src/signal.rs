@@ -85,12 +85,7 @@ unsafe impl Send for Signal {}
 unsafe impl Sync for Signal {}
 
 fn alloc(kind: Kind) -> Option<*mut Signal> {
-    let layout = std::alloc::Layout::new::<Signal>();
-    // SAFETY: non-zero size.
-    let p = unsafe { std::alloc::alloc(layout) } as *mut Signal;
-    if p.is_null() {
-        return None;
-    }
+    let p = crate::mem::alloc_uninit::<Signal>()?;
     // SAFETY: fresh allocation of the right layout, initialised whole.
     unsafe {
         p.write(Signal {

@@ -250,12 +250,7 @@ impl Tasklet {
     ) -> Option<*mut Tasklet> {
         // Written straight into the heap block (a Box::new of this struct would build it on
         // the stack first and copy it), and fallible: out of memory is SLP_E_NOMEM.
-        let layout = std::alloc::Layout::new::<Tasklet>();
-        // SAFETY: the layout has a non-zero size.
-        let p = unsafe { std::alloc::alloc(layout) } as *mut Tasklet;
-        if p.is_null() {
-            return None;
-        }
+        let p = crate::mem::alloc_uninit::<Tasklet>()?;
         // SAFETY: `p` is a fresh allocation of the right layout; `write` initialises it whole.
         unsafe {
             p.write(Tasklet {

@@ -203,14 +203,7 @@ unsafe fn unlink(t: *mut Thread) {
 unsafe fn finish(t: *mut Thread, rc: i32) {
     (*t).result.store(rc, Ordering::Release);
     stop(t);
-    let children: Vec<*mut Thread> = {
-        let c = (*t).children.lock();
-        c.iter().map(|&c| {
-            retain(c);
-            c
-        }).collect()
-    };
-    for c in children {
+    for c in children(t) {
         let _ = signal::wait((*c).stopped, -1);
         release_ref(c);
     }
@@ -231,20 +224,28 @@ unsafe fn finish(t: *mut Thread, rc: i32) {
     release_ref(t); // the running thread's
 }
 
+/// A snapshot of `t`'s running children, each retained (the caller releases them): the list
+/// may change while the caller waits on or stops them.
+///
+/// # Safety
+/// `t` is a live thread.
+unsafe fn children(t: *mut Thread) -> Vec<*mut Thread> {
+    let c = (*t).children.lock();
+    c.iter()
+        .map(|&c| {
+            retain(c);
+            c
+        })
+        .collect()
+}
+
 /// `slp_thread_stop`: please_stop to the children first (depth first), then the thread itself.
 /// Never blocks.
 ///
 /// # Safety
 /// `t` is a live thread.
 pub unsafe fn stop(t: *mut Thread) {
-    let children: Vec<*mut Thread> = {
-        let c = (*t).children.lock();
-        c.iter().map(|&c| {
-            retain(c);
-            c
-        }).collect()
-    };
-    for c in children {
+    for c in children(t) {
         stop(c);
         release_ref(c);
     }

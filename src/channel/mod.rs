@@ -106,12 +106,7 @@ pub static LIVE: AtomicU64 = AtomicU64::new(0);
 
 /// A new channel with one reference, or None when memory is exhausted.
 pub fn new(capacity: u32, preference: i32, schedule_all: bool) -> Option<*mut Channel> {
-    let layout = std::alloc::Layout::new::<Channel>();
-    // SAFETY: non-zero size.
-    let p = unsafe { std::alloc::alloc(layout) } as *mut Channel;
-    if p.is_null() {
-        return None;
-    }
+    let p = crate::mem::alloc_uninit::<Channel>()?;
     CREATED.fetch_add(1, Ordering::Relaxed);
     LIVE.fetch_add(1, Ordering::Relaxed);
     // SAFETY: fresh allocation of the right layout, initialised whole.
