@@ -746,6 +746,24 @@ TEST(selector_pairs_with_waiting_selector) {
  * Preference (SPEC §5.1's tables) with the blocked partner being a selector
  * ========================================================================================== */
 
+/* What every row of the preference tables checks once its log was compared: case 1 (the one
+ * on `ch`) completed, the value `val` passed the right way, both balances are back to 0; the
+ * channels are released. */
+static void row_outcome(struct sel *x, struct op *p, bool selector_sends, void *val, slp_channel *ch,
+                        slp_channel *other) {
+    CHECK_ST(x->st, SLP_OK);
+    CHECK_EQ_INT(x->index, 1);
+    CHECK_ST(p->st, SLP_OK);
+    if (selector_sends)
+        CHECK_EQ_PTR(p->val, val);
+    else
+        CHECK_EQ_PTR(x->c[1].value, val);
+    CHECK_EQ_INT(slp_channel_balance(ch), 0);
+    CHECK_EQ_INT(slp_channel_balance(other), 0);
+    slp_channel_release(ch);
+    slp_channel_release(other);
+}
+
 /* selector_sends = false: table "S sends to a blocked R", R a selector (waiting on `other` too).
  * selector_sends = true:  table "R receives from a blocked S", S a selector. */
 static void waiting_selector_row(bool selector_sends, int pref, bool all, const char *expected) {
@@ -768,20 +786,10 @@ static void waiting_selector_row(bool selector_sends, int pref, bool all, const 
     CHECK_MSG(strcmp(g_log, expected) == 0, "%s, preference %d, schedule_all %d: got \"%s\", expected \"%s\"",
               selector_sends ? "R receives from a blocked selector S" : "S sends to a blocked selector R", pref,
               (int)all, g_log, expected);
-    CHECK_ST(x.st, SLP_OK);
-    CHECK_EQ_INT(x.index, 1);
-    CHECK_ST(p.st, SLP_OK);
-    if (selector_sends)
-        CHECK_EQ_PTR(p.val, IPTR(5));
-    else
-        CHECK_EQ_PTR(x.c[1].value, IPTR(5));
-    CHECK_EQ_INT(slp_channel_balance(ch), 0);
-    CHECK_EQ_INT(slp_channel_balance(other), 0);
+    row_outcome(&x, &p, selector_sends, IPTR(5), ch, other);
     slp_tasklet_release(tx);
     slp_tasklet_release(tp);
     slp_tasklet_release(to);
-    slp_channel_release(ch);
-    slp_channel_release(other);
 }
 
 TEST(pref_send_to_waiting_selector_follows_table) {
@@ -822,20 +830,10 @@ static void ready_selector_row(bool selector_sends, int pref, bool all, const ch
               "%s, preference %d, schedule_all %d: got \"%s\", expected \"%s\"",
               selector_sends ? "selector S sends to a blocked R" : "selector R receives from a blocked S", pref,
               (int)all, g_log, expected);
-    CHECK_ST(x.st, SLP_OK);
-    CHECK_EQ_INT(x.index, 1);
-    CHECK_ST(p.st, SLP_OK);
-    if (selector_sends)
-        CHECK_EQ_PTR(p.val, IPTR(6));
-    else
-        CHECK_EQ_PTR(x.c[1].value, IPTR(6));
-    CHECK_EQ_INT(slp_channel_balance(ch), 0);
-    CHECK_EQ_INT(slp_channel_balance(other), 0);
+    row_outcome(&x, &p, selector_sends, IPTR(6), ch, other);
     slp_tasklet_release(tx);
     slp_tasklet_release(tp);
     slp_tasklet_release(to);
-    slp_channel_release(ch);
-    slp_channel_release(other);
 }
 
 TEST(pref_ready_selector_follows_tables) {
