@@ -115,14 +115,7 @@ pub unsafe fn retain(s: *const Signal) {
 
 /// A reference from a pointer that may have reached zero: only if it has not.
 unsafe fn upgrade(s: *const Signal) -> bool {
-    let mut n = (*s).refs.load(Ordering::Relaxed);
-    while n != 0 {
-        match (*s).refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => n = now,
-        }
-    }
-    false
+    crate::mem::retain_if_live(&(*s).refs)
 }
 
 /// Drops a reference; the last one unsubscribes a derived signal from its inputs and frees it.

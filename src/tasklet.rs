@@ -534,14 +534,7 @@ pub unsafe fn retain(t: *const Tasklet) {
 /// # Safety
 /// `t` points to a tasklet not yet freed (its owner thread frees it).
 pub(crate) unsafe fn try_retain(t: *const Tasklet) -> bool {
-    let mut n = (*t).refs.load(Ordering::Relaxed);
-    while n != 0 {
-        match (*t).refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => n = now,
-        }
-    }
-    false
+    crate::mem::retain_if_live(&(*t).refs)
 }
 
 /// Drops a reference; the last one frees a dead tasklet, discards a never-started one, and
