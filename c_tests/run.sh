@@ -1,7 +1,8 @@
 #!/bin/sh
 # c_tests/run.sh - build and run the C test programs against target/release/libslp.so.
 #   c_tests/run.sh [name...]        e.g. c_tests/run.sh channel deadlock   (default: all)
-#   VALGRIND=1 c_tests/run.sh       run each program under valgrind (memcheck, leaks)
+#   VALGRIND=1 c_tests/run.sh       run each program under valgrind (memcheck, leaks; fair thread
+#                                   scheduling, so a spinning thread cannot starve a timed waiter)
 #   CC=clang c_tests/run.sh         other compiler; CXX for test_cxx.cpp
 # Exits non-zero if any program fails to build or reports a failed check.
 set -u
@@ -40,7 +41,7 @@ for n in $names; do
     echo "=== test_$n"
     if [ "${VALGRIND:-0}" = 1 ]; then
         LD_LIBRARY_PATH="$lib" SLP_TEST_TIMEOUT="${SLP_TEST_TIMEOUT:-300}" \
-            valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+            valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
             "$out/test_$n" > "$out/test_$n.log" 2>&1
     else
         LD_LIBRARY_PATH="$lib" "$out/test_$n" > "$out/test_$n.log" 2>&1

@@ -1346,7 +1346,9 @@ TEST(cross_thread_timeout_expires_while_other_thread_busy) {
     struct busy b;
     memset(&b, 0, sizeof b);
     b.ch = ch;
-    b.busy_ms = 250;
+    /* the busy thread must outlast main's 30 ms timeout by far, also under valgrind, which runs
+     * one thread at a time (c_tests/run.sh asks it for fair scheduling) */
+    b.busy_ms = xt_slow() ? 3000 : 250;
     b.poll_st = 12345;
     pthread_t th;
     CHECK_EQ_INT(pthread_create(&th, NULL, busy_thread, &b), 0);
