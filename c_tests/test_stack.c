@@ -15,6 +15,8 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#define MS 1000000LL
+
 static int g_ran;
 
 static int32_t t_big_frame(void *arg) {
@@ -55,7 +57,7 @@ TEST(default_stack_and_pool_settings) {
     CHECK_ST(slp_set_default_stack_size(256 * 1024), SLP_OK);
     CHECK_EQ_INT(slp_default_stack_size(), 256 * 1024);
 
-    CHECK_EQ_INT(slp_stack_pool_size(), 64);
+    CHECK(slp_stack_pool_size() == SIZE_MAX); /* default: no cap, the pool follows demand */
     CHECK_ST(slp_set_stack_pool_size(3), SLP_OK);
     CHECK_EQ_INT(slp_stack_pool_size(), 3);
     CHECK_ST(slp_set_stack_pool_size(0), SLP_OK); /* no pooling at all is allowed */
@@ -63,8 +65,87 @@ TEST(default_stack_and_pool_settings) {
     for (int i = 0; i < 10; i++) CHECK_ST(slp_tasklet_new(t_nop, NULL, NULL), SLP_OK);
     CHECK_ST(slp_run(), SLP_OK);
     CHECK_EQ_INT(g_ran, 10);
-    CHECK_ST(slp_set_stack_pool_size(64), SLP_OK);
-    CHECK_EQ_INT(slp_stack_pool_size(), 64);
+    CHECK_ST(slp_set_stack_pool_size(SIZE_MAX), SLP_OK);
+    CHECK(slp_stack_pool_size() == SIZE_MAX);
+}
+
+static uint64_t pooled(void) {
+    slp_counters c;
+    c.struct_size = sizeof c;
+    if (slp_counters_get(&c) != SLP_OK) return UINT64_MAX;
+    return c.stacks_pooled;
+}
+
+/* a wave of n tasklets that all block, then all end (a game's wave of entities) */
+static slp_channel *g_wave_ch;
+static int32_t t_wave(void *arg) {
+    (void)arg;
+    void *v;
+    if (slp_channel_receive(g_wave_ch, &v) != SLP_OK) return 1;
+    g_ran++;
+    return 0;
+}
+
+static void wave(int n) {
+    CHECK_ST(slp_channel_new(&g_wave_ch), SLP_OK);
+    g_ran = 0;
+    for (int i = 0; i < n; i++) CHECK_ST(slp_tasklet_new(t_wave, NULL, NULL), SLP_OK);
+    CHECK_ST(slp_run(), SLP_OK);
+    CHECK_EQ_INT(slp_channel_balance(g_wave_ch), -n); /* all n alive at once */
+    for (int i = 0; i < n; i++) CHECK_ST(slp_channel_send(g_wave_ch, NULL), SLP_OK);
+    CHECK_ST(slp_run(), SLP_OK);
+    CHECK_EQ_INT(g_ran, n);
+    slp_channel_release(g_wave_ch);
+}
+
+TEST(pool_keeps_the_peak_of_live_stacks) {
+    size_t released = 12345;
+    CHECK_ST(slp_stack_pool_trim(&released), SLP_OK);
+    CHECK_EQ_INT(pooled(), 0);
+    wave(1000);
+    uint64_t after1 = pooled();
+    CHECK_MSG(after1 >= 1000, "pooled after a wave of 1000: %llu", (unsigned long long)after1);
+    /* the same wave again maps nothing: every stack comes from the pool */
+    wave(1000);
+    CHECK_EQ_INT(pooled(), after1);
+    wave(300);
+    CHECK_EQ_INT(pooled(), after1);
+    /* a bigger wave maps only the difference, then keeps all of it */
+    wave(1500);
+    CHECK(pooled() >= 1500);
+    CHECK_ST(slp_stack_pool_trim(&released), SLP_OK);
+    CHECK(released >= 1500);
+    CHECK_EQ_INT(pooled(), 0);
+    CHECK_ST(slp_stack_pool_trim(NULL), SLP_OK); /* nothing left: fine, out may be NULL */
+    wave(10); /* and creation maps again */
+    CHECK(pooled() >= 10);
+}
+
+TEST(pool_cap_bounds_idle_stacks) {
+    CHECK_ST(slp_set_stack_pool_size(10), SLP_OK);
+    wave(100);
+    CHECK(pooled() <= 10);
+    CHECK_ST(slp_set_stack_pool_size(SIZE_MAX), SLP_OK);
+    wave(100);
+    CHECK(pooled() >= 100);
+    /* lowering the cap shrinks the calling thread's pool at once */
+    CHECK_ST(slp_set_stack_pool_size(5), SLP_OK);
+    CHECK(pooled() <= 5);
+    CHECK_ST(slp_set_stack_pool_size(SIZE_MAX), SLP_OK);
+}
+
+/* The pool gives idle stacks back when demand falls, while the thread sleeps in libslp:
+ * pages after one idle second, the mappings after two. Real time: about 3 s. */
+TEST(pool_decays_while_the_thread_sleeps) {
+    wave(200);
+    CHECK(pooled() >= 200);
+    int64_t t0 = now_ns();
+    while (pooled() > 0 && now_ns() - t0 < 20000 * MS)
+        CHECK_ST(slp_run_wait(500 * MS), SLP_E_TIMEOUT);
+    CHECK_EQ_INT(pooled(), 0);
+    CHECK_MSG(now_ns() - t0 >= 1000 * MS, "gave the stacks back after %lld ms",
+              (long long)((now_ns() - t0) / MS));
+    wave(200); /* stacks whose pages were given back, or new ones, work alike */
 }
 
 TEST(option_stack_size_out_of_range_is_invalid) {

@@ -414,6 +414,16 @@ uint32_t slp_version(void);
  * Sets the default usable stack size, in bytes, of tasklets created afterwards (process-wide;
  * any thread). Rounded up to whole pages; a guard page is added below every stack.
  * Default 262144 (256 KiB). Tasklets run C code: size stacks for the deepest call chain.
+ * Stacks are reserved, not committed: a tasklet costs the pages it touched (one 4 KiB page
+ * for a tasklet that blocks at once), plus about 0.5 KiB of page tables.
+ *
+ * Guard pages: on Linux 6.13 and later the guard is installed with `MADV_GUARD_INSTALL`,
+ * which adds no kernel mapping, so the number of live tasklets is bounded by memory only.
+ * On older kernels it falls back to `mprotect(PROT_NONE)`, which costs a kernel mapping per
+ * stack: a process can then hold about `vm.max_map_count / 2` live stacks (about 32,000 with
+ * Linux's default of 65530; raise it with `sysctl vm.max_map_count`). Past that,
+ * creation fails with SLP_E_NOMEM.
+ *
  * Returns SLP_OK, or SLP_E_INVALID if `bytes` is below 16 KiB or above 1 GiB.
  */
 slp_status slp_set_default_stack_size(size_t bytes);
@@ -424,12 +434,37 @@ slp_status slp_set_default_stack_size(size_t bytes);
 size_t slp_default_stack_size(void);
 
 /**
- * Sets how many idle stacks each thread keeps for reuse (process-wide; any thread; default
- * 64). A tasklet created while an idle stack of its size is pooled costs no mmap. Pools
- * larger than the new limit shrink as stacks are returned. 0 disables pooling. Returns
- * SLP_OK (every value is accepted).
+ * Caps how many idle stacks each thread keeps for reuse (process-wide; any thread; default
+ * SIZE_MAX: no cap).
+ *
+ * A tasklet's stack returns to its thread's pool when the tasklet ends, so by default a
+ * thread keeps as many stacks as its recent peak of live tasklets, and creating a tasklet
+ * while an idle stack of its size is pooled maps nothing (a wave of 1,000 tasklets every
+ * frame costs no system call after the first frame). The pool follows demand down too: idle
+ * stacks no tasklet used for a whole second give their pages back to the kernel
+ * (`MADV_DONTNEED`: the mapping stays, reusing it costs a page fault), and those unused for
+ * two seconds are unmapped, also while the thread sleeps in libslp (checked without waking
+ * it more than twice). slp_stack_pool_trim unmaps them at once. When the pool has none, a
+ * creation maps stacks in batches that grow with demand (1, 2, 4 ... 64 per mmap, each with
+ * its own guard page; see slp_set_default_stack_size).
+ *
+ * A cap bounds the memory idle stacks can hold; pools above a new cap shrink as stacks are
+ * returned. 0 disables pooling (every tasklet maps and unmaps its stack). Returns SLP_OK
+ * (every value is accepted). Stackless/carbon have no equivalent (their tasklets share the
+ * C stack); Boost.Fiber's pooled_fixedsize_stack is the nearest.
  */
 slp_status slp_set_stack_pool_size(size_t stacks);
+
+/**
+ * Unmaps every idle stack in the calling thread's pool now (a host that just ended a spike
+ * of tasklets and wants the address space and memory back before the pool's own decay).
+ * `released` (may be NULL) receives how many stacks were unmapped. The next creations map
+ * stacks again. Returns SLP_OK (a thread without a scheduler has no pool: 0 released).
+ *
+ * # Safety
+ * `released`: NULL or valid for one write.
+ */
+slp_status slp_stack_pool_trim(size_t *released);
 
 /**
  * The per-thread idle stack pool limit (see slp_set_stack_pool_size).

@@ -7,8 +7,10 @@
 //! default 65530).
 
 use std::io;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
@@ -17,8 +19,9 @@ use corosensei::stack::{Stack, StackPointer};
 pub(crate) const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
 pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
-/// Default number of idle stacks a thread keeps for reuse.
-pub(crate) const DEFAULT_POOL_SIZE: usize = 64;
+/// Default cap on the idle stacks a thread keeps: none (the pool follows demand, see
+/// `StackPool`).
+pub(crate) const DEFAULT_POOL_SIZE: usize = usize::MAX;
 
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK_SIZE);
 static POOL_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_POOL_SIZE);
@@ -59,12 +62,74 @@ pub fn set_pool_limit(n: usize) {
     POOL_SIZE.store(n, Ordering::Relaxed)
 }
 
+/// Makes the page at `lo` a guard page: `MADV_GUARD_INSTALL` where the kernel has it (no
+/// extra VMA), else `mprotect(PROT_NONE)`.
+///
+/// # Safety
+/// `lo` is the start of `page` bytes of a mapping the caller owns and nothing uses.
+unsafe fn install_guard(lo: *mut libc::c_void, page: usize) -> io::Result<()> {
+    if !NO_GUARD_MADVISE.load(Ordering::Relaxed) {
+        if libc::madvise(lo, page, MADV_GUARD_INSTALL) == 0 {
+            return Ok(());
+        }
+        NO_GUARD_MADVISE.store(true, Ordering::Relaxed);
+    }
+    if libc::mprotect(lo, page, libc::PROT_NONE) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `MADV_POPULATE_WRITE` (Linux 5.14+).
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+/// `PIDFD_SELF_THREAD_GROUP` (Linux 6.15+): process_madvise on the calling process, no pidfd.
+const PIDFD_SELF: libc::c_int = -10001;
+/// Set once process_madvise was refused, so later carves go one madvise per stack.
+static NO_PROCESS_MADVISE: AtomicBool = AtomicBool::new(false);
+
+/// Applies `advice` to `len` bytes at `offset` in each of `n` slices of `stride` bytes from
+/// `base`, with process_madvise on the calling process (one syscall per 64 slices). Returns
+/// false if the kernel did not do all of it (then nothing is assumed done).
+///
+/// # Safety
+/// The ranges lie in a mapping the caller owns and nothing else uses.
+unsafe fn advise_each(
+    base: usize,
+    stride: usize,
+    n: usize,
+    offset: usize,
+    len: usize,
+    advice: libc::c_int,
+) -> bool {
+    if NO_PROCESS_MADVISE.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut iov = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; MAX_CARVE];
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(MAX_CARVE);
+        for (j, v) in iov[..k].iter_mut().enumerate() {
+            v.iov_base = (base + (i + j) * stride + offset) as *mut libc::c_void;
+            v.iov_len = len;
+        }
+        let r = libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), k, advice, 0);
+        if r != (k * len) as libc::c_long {
+            if r < 0 && advice == MADV_GUARD_INSTALL {
+                NO_PROCESS_MADVISE.store(true, Ordering::Relaxed);
+            }
+            return false;
+        }
+        i += k;
+    }
+    true
+}
+
 /// One tasklet stack: `[guard page][usable bytes]`, growing down from `base`.
 pub struct SlpStack {
     base: StackPointer,
     mmap_len: usize,
     usable: usize,
-    valgrind: ValgrindStackRegistration,
+    valgrind: ManuallyDrop<ValgrindStackRegistration>,
 }
 
 // SAFETY: the stack is plain memory owned by this value; moving it between threads is fine as
@@ -74,40 +139,77 @@ unsafe impl Send for SlpStack {}
 
 impl SlpStack {
     pub fn new(usable: usize) -> io::Result<SlpStack> {
+        let mut v = SlpStack::map_many(usable, 1)?;
+        Ok(v.pop().expect("one stack"))
+    }
+
+    /// Maps `n` stacks of `usable` bytes with one `mmap` (falling back to one stack if the
+    /// larger mapping is refused), each `[guard page][usable]`; each can be unmapped on its
+    /// own (munmap of part of a mapping).
+    pub fn map_many(usable: usize, n: usize) -> io::Result<Vec<SlpStack>> {
         let page = page_size();
-        let mmap_len = usable + page;
-        // SAFETY: fresh anonymous private mapping; we own it until Drop unmaps it.
+        let one = usable + page;
+        let mut n = n.max(1);
+        // SAFETY: a fresh anonymous private mapping; each slice becomes one SlpStack that
+        // owns it (its Drop unmaps exactly that slice), and a slice whose guard could not be
+        // installed is unmapped here before anything refers to it.
         unsafe {
-            let mem = libc::mmap(
-                ptr::null_mut(),
-                mmap_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            );
-            if mem == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            let mut guarded = false;
-            if !NO_GUARD_MADVISE.load(Ordering::Relaxed) {
-                if libc::madvise(mem, page, MADV_GUARD_INSTALL) == 0 {
-                    guarded = true;
-                } else {
-                    NO_GUARD_MADVISE.store(true, Ordering::Relaxed);
+            let mut mem = libc::MAP_FAILED;
+            while mem == libc::MAP_FAILED {
+                mem = libc::mmap(
+                    ptr::null_mut(),
+                    one * n,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                );
+                if mem == libc::MAP_FAILED {
+                    if n == 1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    n = 1;
                 }
             }
-            if !guarded && libc::mprotect(mem, page, libc::PROT_NONE) != 0 {
-                let err = io::Error::last_os_error();
-                libc::munmap(mem, mmap_len);
-                return Err(err);
+            let mut stacks = Vec::with_capacity(n);
+            // Every guard page in one call where the kernel allows it, else one by one.
+            let guarded = n > 1
+                && !NO_GUARD_MADVISE.load(Ordering::Relaxed)
+                && advise_each(mem as usize, one, n, 0, page, MADV_GUARD_INSTALL);
+            for i in 0..n {
+                let lo = (mem as usize + i * one) as *mut libc::c_void;
+                let guard = if guarded { Ok(()) } else { install_guard(lo, page) };
+                if let Err(e) = guard {
+                    // This slice and the ones above it go; the stacks made so far stay.
+                    libc::munmap(lo, one * (n - i));
+                    if stacks.is_empty() {
+                        return Err(e);
+                    }
+                    break;
+                }
+                stacks.push(SlpStack {
+                    base: StackPointer::new(lo as usize + one).unwrap(),
+                    mmap_len: one,
+                    usable,
+                    valgrind: ManuallyDrop::new(ValgrindStackRegistration::new(lo as *mut u8, one)),
+                });
             }
-            Ok(SlpStack {
-                base: StackPointer::new(mem as usize + mmap_len).unwrap(),
-                mmap_len,
-                usable,
-                valgrind: ValgrindStackRegistration::new(mem as *mut u8, mmap_len),
-            })
+            if guarded {
+                // Every tasklet writes its stack's top page first: fault them all in with one
+                // call rather than one page fault each (best effort; a failure costs nothing).
+                advise_each(mem as usize, one, stacks.len(), one - page, page, MADV_POPULATE_WRITE);
+            }
+            Ok(stacks)
+        }
+    }
+
+    /// Gives the stack's pages back to the kernel (it reads as zeroes afterwards). Only for
+    /// an idle stack.
+    pub fn release_pages(&self) {
+        let lo = self.guard_start() + (self.mmap_len - self.usable);
+        // SAFETY: the usable part of a mapping we own, on which no coroutine runs (idle).
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, self.usable, libc::MADV_DONTNEED);
         }
     }
 
@@ -125,12 +227,41 @@ impl SlpStack {
 impl Drop for SlpStack {
     fn drop(&mut self) {
         // SAFETY: we own the mapping and nothing runs on it any more (a coroutine's stack is
-        // only dropped after the coroutine completed, or never when it is leaked).
+        // only dropped after the coroutine completed, or never when it is leaked). The
+        // valgrind registration is dropped here, once (the field is ManuallyDrop), before the
+        // memory goes.
         unsafe {
-            // Deregister from valgrind before the memory goes.
-            ptr::drop_in_place(&mut self.valgrind);
+            ManuallyDrop::drop(&mut self.valgrind);
             libc::munmap(self.guard_start() as *mut libc::c_void, self.mmap_len);
         }
+    }
+}
+
+/// Unmaps idle stacks with as few `munmap` calls as their addresses allow: stacks carved
+/// from one mapping and still side by side go in one call (a thread ending with a million
+/// pooled stacks would otherwise make a million calls, each splitting the mapping again).
+fn unmap_stacks(mut v: Vec<SlpStack>) {
+    v.sort_unstable_by_key(|s| s.guard_start());
+    let mut range: Option<(usize, usize)> = None; // [start, end)
+    for s in v {
+        let mut s = ManuallyDrop::new(s);
+        let (lo, hi) = (s.guard_start(), s.guard_start() + s.mmap_len);
+        // SAFETY: s is never dropped (ManuallyDrop): its registration goes here, and its
+        // memory with its range below; nothing runs on an idle stack.
+        unsafe { ManuallyDrop::drop(&mut s.valgrind) };
+        range = match range {
+            Some((a, b)) if b == lo => Some((a, hi)),
+            Some((a, b)) => {
+                // SAFETY: [a, b) is made of whole idle stacks we owned and forgot.
+                unsafe { libc::munmap(a as *mut libc::c_void, b - a) };
+                Some((lo, hi))
+            }
+            None => Some((lo, hi)),
+        };
+    }
+    if let Some((a, b)) = range {
+        // SAFETY: as above.
+        unsafe { libc::munmap(a as *mut libc::c_void, b - a) };
     }
 }
 
@@ -147,38 +278,187 @@ unsafe impl Stack for SlpStack {
     }
 }
 
-/// Per-thread pool of idle stacks, by size. Owned by the thread's scheduler.
-#[derive(Default)]
-pub struct StackPool {
+/// How long an idle stack may go unused before its pages are given back (`MADV_DONTNEED`); an
+/// idle stack unused for two periods is unmapped.
+pub(crate) const DECAY_PERIOD: Duration = Duration::from_secs(1);
+/// Pool events (stacks returned, runs started) between two looks at the clock.
+const EVENTS_PER_CLOCK_READ: u32 = 64;
+/// The most stacks mapped at once on a pool miss, and the most bytes.
+const MAX_CARVE: usize = 64;
+const MAX_CARVE_BYTES: usize = 32 << 20;
+
+/// Idle stacks of one usable size.
+struct SizeClass {
+    usable: usize,
+    /// A LIFO: the last returned (warm: its used pages resident) is taken first.
     idle: Vec<SlpStack>,
+    /// The fewest stacks `idle` held since the decay period began: the bottom `low` were not
+    /// touched during it.
+    low: usize,
+    /// The bottom `cold` stacks of `idle` had their pages given back, a period ago.
+    cold: usize,
+    /// Stacks to map on the next miss: doubles on each miss, back to 1 after a decay period
+    /// without one.
+    carve: usize,
+    /// Misses since the decay period began.
+    misses: usize,
+}
+
+/// Per-thread pool of idle stacks, by size. Owned by the thread's scheduler.
+///
+/// It follows demand: a stack that ends goes back to the pool (up to `pool_limit()` idle
+/// stacks; unlimited by default), so a thread keeps as many stacks as its recent peak of live
+/// tasklets and creating a tasklet in steady state maps nothing. When demand falls, idle
+/// stacks untouched for a whole `DECAY_PERIOD` give their pages back (`MADV_DONTNEED`, the
+/// mapping stays: reuse costs a page fault, not a syscall), and those untouched for a second
+/// period are unmapped. The clock is read once per `EVENTS_PER_CLOCK_READ` pool events and
+/// when the thread is about to sleep (`next_decay`), never per switch.
+///
+/// On a miss, `carve` stacks are mapped at once (one `mmap`, each stack with its own guard
+/// page), so a burst of creations pays one `mmap` per 64 stacks.
+pub struct StackPool {
+    classes: Vec<SizeClass>,
+    idle_total: usize,
+    events: u32,
+    period_start: Option<Instant>,
+}
+
+impl Default for StackPool {
+    fn default() -> StackPool {
+        StackPool { classes: Vec::new(), idle_total: 0, events: 0, period_start: None }
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        self.trim_all();
+    }
 }
 
 impl StackPool {
+    fn class(&mut self, usable: usize) -> &mut SizeClass {
+        let i = match self.classes.iter().position(|c| c.usable == usable) {
+            Some(i) => i,
+            None => {
+                self.classes.push(SizeClass { usable, idle: Vec::new(), low: 0, cold: 0, carve: 1, misses: 0 });
+                self.classes.len() - 1
+            }
+        };
+        &mut self.classes[i]
+    }
+
     /// A stack of exactly `usable` bytes, from the pool if one is idle.
     pub fn take(&mut self, usable: usize) -> io::Result<SlpStack> {
-        if let Some(i) = self.idle.iter().rposition(|s| s.usable == usable) {
-            return Ok(self.idle.swap_remove(i));
+        let limit = pool_limit();
+        let c = self.class(usable);
+        if let Some(s) = c.idle.pop() {
+            let n = c.idle.len();
+            c.low = c.low.min(n);
+            c.cold = c.cold.min(n);
+            self.idle_total -= 1;
+            return Ok(s);
         }
-        SlpStack::new(usable)
+        // A miss: map `carve` stacks, keep the extra ones idle (no pages touched yet).
+        let room = limit.saturating_sub(self.idle_total).saturating_add(1);
+        let c = self.class(usable);
+        let want = c.carve.min(room).min(MAX_CARVE_BYTES / (usable + page_size())).max(1);
+        c.carve = (c.carve * 2).min(MAX_CARVE);
+        c.misses += 1;
+        let mut stacks = SlpStack::map_many(usable, want)?;
+        let s = stacks.pop().expect("map_many returns at least one stack");
+        self.idle_total += stacks.len();
+        self.class(usable).idle.append(&mut stacks);
+        Ok(s)
     }
 
-    /// Returns a stack for reuse, or unmaps it if the pool is full.
+    /// Returns a stack for reuse, or unmaps it if the pool holds `pool_limit()` idle stacks.
     pub fn give(&mut self, s: SlpStack) {
-        if self.idle.len() < pool_limit() {
-            self.idle.push(s);
+        if self.idle_total < pool_limit() {
+            self.idle_total += 1;
+            self.class(s.usable).idle.push(s);
+        }
+        self.event();
+    }
+
+    /// Counts a pool event (a stack returned, a run started); reads the clock every
+    /// `EVENTS_PER_CLOCK_READ` of them and decays the pool when a period is over.
+    #[inline]
+    pub fn event(&mut self) {
+        self.events += 1;
+        if self.events >= EVENTS_PER_CLOCK_READ {
+            self.events = 0;
+            self.decay(Instant::now());
         }
     }
 
+    /// When the pool next has memory to give back, for a thread about to sleep: None when
+    /// nothing idle is left to decay (then the thread may sleep without limit).
+    pub fn next_decay(&mut self, now: Instant) -> Option<Instant> {
+        self.decay(now);
+        let pending = self.classes.iter().any(|c| !c.idle.is_empty());
+        pending.then(|| self.period_start.unwrap_or(now) + DECAY_PERIOD)
+    }
+
+    /// Ends the decay period if it is over: unmaps idle stacks untouched for two periods,
+    /// gives back the pages of those untouched for one.
+    fn decay(&mut self, now: Instant) {
+        let start = *self.period_start.get_or_insert(now);
+        if now.duration_since(start) < DECAY_PERIOD {
+            return;
+        }
+        self.period_start = Some(now);
+        for c in &mut self.classes {
+            let untouched = c.low.min(c.idle.len());
+            let unmap = c.cold.min(untouched);
+            // Cold for a second period: unmapped (dropping a stack unmaps it).
+            unmap_stacks(c.idle.drain(..unmap).collect());
+            self.idle_total -= unmap;
+            let newly_cold = untouched - unmap;
+            for s in &c.idle[..newly_cold] {
+                s.release_pages();
+            }
+            c.cold = newly_cold;
+            c.low = c.idle.len();
+            if c.misses == 0 {
+                c.carve = 1;
+            }
+            c.misses = 0;
+        }
+        self.classes.retain(|c| !c.idle.is_empty() || c.carve > 1);
+    }
+
+    /// Unmaps every idle stack now (slp_stack_pool_trim). Returns how many.
+    pub fn trim_all(&mut self) -> usize {
+        let n = self.idle_total;
+        for c in self.classes.drain(..) {
+            unmap_stacks(c.idle);
+        }
+        self.idle_total = 0;
+        n
+    }
+
+    /// Drops idle stacks beyond `pool_limit()` (after the limit was lowered), coldest first.
+    pub fn trim(&mut self) {
+        let limit = pool_limit();
+        for c in &mut self.classes {
+            let k = self.idle_total.saturating_sub(limit).min(c.idle.len());
+            unmap_stacks(c.idle.drain(..k).collect());
+            c.cold = c.cold.saturating_sub(k);
+            c.low = c.low.saturating_sub(k);
+            self.idle_total -= k;
+        }
+    }
+
+    /// Idle stacks.
     pub fn len(&self) -> usize {
-        self.idle.len()
+        self.idle_total
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn trim(&mut self) {
-        let limit = pool_limit();
-        self.idle.truncate(limit);
+    /// Idle stacks whose pages were given back.
+    pub fn cold(&self) -> usize {
+        self.classes.iter().map(|c| c.cold).sum()
     }
 }
 

@@ -223,7 +223,17 @@ impl Shared {
     /// then asleep — the thread counts as blocked in libslp (as a timed sleeper when it has a
     /// deadline), so when several threads block in turn, the last one to block with no
     /// deadline is the one told SLP_E_DEADLOCK.
-    pub fn wait_for_work(&self, deadline: Option<Instant>, want_wakeup: bool) -> Woke {
+    ///
+    /// `chore` is housekeeping for a long sleep (the stack pool giving memory back): called
+    /// with no lock held when the time it last returned has passed, it returns when it wants
+    /// to run next (None: never). It neither wakes the caller nor makes it a timed sleeper.
+    pub fn wait_for_work(
+        &self,
+        deadline: Option<Instant>,
+        want_wakeup: bool,
+        chore: &mut dyn FnMut() -> Option<Instant>,
+    ) -> Woke {
+        let mut chore_at = chore();
         let timed = deadline.is_some();
         {
             let mut g = global();
@@ -264,9 +274,18 @@ impl Shared {
             match deadline {
                 Some(d) => {
                     let _precise = PreciseTimers::new();
-                    let _ = self.cv.wait_until(&mut g, d);
+                    let _ = self.cv.wait_until(&mut g, chore_at.map_or(d, |c| c.min(d)));
                 }
-                None => self.cv.wait(&mut g),
+                None => match chore_at {
+                    Some(c) => {
+                        let _ = self.cv.wait_until(&mut g, c);
+                    }
+                    None => self.cv.wait(&mut g),
+                },
+            }
+            if chore_at.is_some_and(|c| Instant::now() >= c) {
+                // Like a spurious wake-up: the loop re-checks everything after it.
+                chore_at = MutexGuard::unlocked(&mut g, &mut *chore);
             }
         }
     }

@@ -148,7 +148,9 @@ impl Scheduler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match self.shared.wait_for_work(deadline, self.run.waiting()) {
+        // The stack pool gives memory back while the thread sleeps (see StackPool).
+        let mut chore = || self.pool.borrow_mut().next_decay(std::time::Instant::now());
+        match self.shared.wait_for_work(deadline, self.run.waiting(), &mut chore) {
             Woke::Mail => None,
             Woke::WakeupRequest => Some(OK),
             Woke::Deadline if run_deadline.is_some_and(|d| std::time::Instant::now() >= d) => {

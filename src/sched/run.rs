@@ -148,6 +148,9 @@ impl Scheduler {
         if self.shared.has_mail() {
             self.drain_inbox();
         }
+        // A host that never sleeps in libslp still gets pool memory back (one clock read per
+        // 64 runs).
+        self.pool.borrow_mut().event();
         let d = self.deferred_error.replace(OK);
         if d != OK {
             return d; // slp_last_error was set when the throw happened
