@@ -21,3 +21,56 @@ pub(crate) fn current_context() -> [usize; 3] {
     }
     [pc, sp, fp]
 }
+
+// The calling thread's scheduler pointer, in initial-exec TLS.
+//
+// Rust's `thread_local!` compiles, in a shared library, to the general-dynamic model: every
+// access calls `__tls_get_addr` (about 9% of a tasklet switch in libslp.so). This variable is
+// declared in assembly so that it can be read in the initial-exec model: one load of its
+// offset from the GOT and one %fs-relative load, inlined. The shared library then uses
+// static TLS (DF_STATIC_TLS): 8 bytes of glibc's surplus, which covers libraries loaded with
+// dlopen after start-up too. Linked statically into a program, the linker relaxes it further
+// (local-exec). Hidden: not exported.
+std::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".globl slp_tls_sched",
+    ".hidden slp_tls_sched",
+    ".type slp_tls_sched, @object",
+    ".size slp_tls_sched, 8",
+    "slp_tls_sched:",
+    ".zero 8",
+    ".popsection",
+);
+
+/// The calling thread's scheduler pointer (null before its first use and after teardown).
+#[inline(always)]
+pub(crate) fn tls_sched() -> *mut u8 {
+    let p: *mut u8;
+    // SAFETY: reads this thread's own 8-byte TLS slot (always present: static TLS is set up
+    // before any code of the thread runs); no stack, flags preserved.
+    unsafe {
+        std::arch::asm!(
+            "mov {p}, qword ptr [rip + slp_tls_sched@GOTTPOFF]",
+            "mov {p}, qword ptr fs:[{p}]",
+            p = out(reg) p,
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+    p
+}
+
+/// Sets the calling thread's scheduler pointer.
+#[inline(always)]
+pub(crate) fn set_tls_sched(v: *mut u8) {
+    // SAFETY: writes this thread's own TLS slot; nothing else aliases it.
+    unsafe {
+        std::arch::asm!(
+            "mov {o}, qword ptr [rip + slp_tls_sched@GOTTPOFF]",
+            "mov qword ptr fs:[{o}], {v}",
+            o = out(reg) _,
+            v = in(reg) v,
+            options(nostack, preserves_flags)
+        );
+    }
+}

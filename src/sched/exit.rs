@@ -10,7 +10,7 @@ use crate::status::*;
 use crate::tasklet::{self, State, Tasklet};
 
 use super::inbox::Msg;
-use super::{Scheduler, SCHED};
+use super::{current_raw, set_current, Scheduler};
 
 /// How many rounds of kills a thread's exit gives its tasklets before it gives up on them.
 const EXIT_KILL_ROUNDS: usize = 16;
@@ -30,7 +30,7 @@ pub enum Refused {
 /// Called on the thread whose scheduler it tears down; no reference into the scheduler may
 /// be used afterwards.
 pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
-    let p = SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut());
+    let p = current_raw();
     if p.is_null() {
         return Ok(());
     }
@@ -70,7 +70,7 @@ pub unsafe fn teardown_current(thread_exit: bool) -> Result<(), Refused> {
         );
     }
     s.clear_callback_prev();
-    SCHED.with(|c| c.set(ptr::null_mut()));
+    set_current(ptr::null_mut());
     // From here on the scheduler refuses messages and its tasklets report thread_id -1.
     let leftovers = s.shared.leave();
     for t in stubborn {

@@ -120,9 +120,18 @@ static NEXT_THREAD_ID: AtomicI64 = AtomicI64::new(1);
 
 thread_local! {
     static THREAD_ID: Cell<i64> = const { Cell::new(0) };
-    static SCHED: Cell<*mut Scheduler> = const { Cell::new(ptr::null_mut()) };
     /// Its destructor tears the thread's scheduler down when the thread exits.
     static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+/// The calling thread's scheduler pointer (null when it has none): see arch::tls_sched.
+#[inline(always)]
+pub(crate) fn current_raw() -> *mut Scheduler {
+    crate::arch::tls_sched() as *mut Scheduler
+}
+#[inline(always)]
+pub(crate) fn set_current(s: *mut Scheduler) {
+    crate::arch::set_tls_sched(s as *mut u8)
 }
 
 struct ExitGuard;
@@ -136,7 +145,7 @@ impl Drop for ExitGuard {
 /// For the fault handler: the guard-page range `[lo, hi)` of the calling thread's running
 /// tasklet, and the tasklet. Async-signal-safe: reads thread-locals that already exist.
 pub fn running_guard_range() -> Option<(usize, usize, *const Tasklet)> {
-    let s = SCHED.try_with(|c| c.get()).ok()?;
+    let s = current_raw();
     if s.is_null() {
         return None;
     }
@@ -170,7 +179,7 @@ pub fn thread_id() -> i64 {
 /// be allocated.
 #[inline]
 pub fn sched() -> Result<&'static Scheduler, Status> {
-    let p = SCHED.with(|c| c.get());
+    let p = current_raw();
     if !p.is_null() {
         // SAFETY: the scheduler lives as long as its thread and is only used from it.
         return Ok(unsafe { &*p });
@@ -190,7 +199,7 @@ pub fn usable() -> Result<&'static Scheduler, Status> {
 /// The calling thread's scheduler if it has one (for pure queries).
 #[inline]
 pub fn sched_opt() -> Option<&'static Scheduler> {
-    let p = SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut());
+    let p = current_raw();
     if p.is_null() {
         None
     } else {
@@ -241,7 +250,7 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
     shared.running.store(main, Ordering::Relaxed);
     // SAFETY: main is live and in no queue.
     unsafe { sref.queue.append(main) };
-    SCHED.with(|c| c.set(s));
+    set_current(s);
     EXIT_GUARD.with(|_| ());
     Ok(sref)
 }
