@@ -82,9 +82,9 @@ workloads=(
     "pingpong       1 1000000  10000  ns_per_message                         -"
     "ring           1 10000000 20000  ns_per_hop                             -"
     "xthread_parked 2 20000    500    ns_per_round_trip                      condvar"
-    "xthread_busy   2 50000    500    ns_per_round_trip                      -"
+    "xthread_busy   2 20000    500    ns_per_round_trip                      -"
     "many           1 1000000  2000   ns_per_tasklet,kib_rss_per_tasklet     -"
-    "sleep          1 50       2      lateness_median_us,lateness_p99_us     -"
+    "sleep          1 200      2      lateness_median_us,lateness_p99_us     -"
     "tick           1 50000000 100000 ns_per_tick                            -"
     "select2        1 5000000  20000  ns_per_select,ns_per_receive           -"
     "signal         2 20000    500    ns_per_round_trip                      condvar"
@@ -179,6 +179,9 @@ versions="$(rustc --version), $(${CC:-cc} --version | head -n 1)"
 declare -A values       # "workload|metric|impl" -> values in round order, space-separated
 declare -A unsupported  # "workload|impl" -> 1 once the program exited 3
 
+# num X: X as a plain decimal (6 significant digits, no exponent).
+num() { awk -v x="$1" 'BEGIN { x += 0; if (x >= 100000) printf "%.0f", x; else if (x >= 0.001 || x == 0) printf "%.6g", x; else printf "%.9f", x }'; }
+
 # run_one WORKLOAD IMPL N PINNED METRICS BASELINE: runs one program once and records its
 # metrics; sets $ran to the values printed (for the progress line).
 run_one() {
@@ -222,7 +225,7 @@ run_one() {
             echo "bench-suite: FAILED: '${cmd[*]}': 'RESULT $name $m $got' is not a decimal number" >&2
             exit 1
         fi
-        v=$(awk -v x="$got" 'BEGIN { printf "%.6g", x + 0 }')
+        v=$(num "$got")
         values["$w|$m|$impl"]+="${values["$w|$m|$impl"]:+ }$v"
         ran+="${ran:+/}$v"
     done
@@ -259,7 +262,7 @@ done
 echo "bench-suite: all runs done in $(($(date +%s) - start)) s" >&2
 
 # ---- results -------------------------------------------------------------------------------
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.6g", v[(NR + 1) / 2]; else printf "%.6g", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { num "$(tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.9f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"; }
 # fmt VALUE: a table cell (3 significant digits or so, no exponent).
 fmt() { awk -v x="$1" 'BEGIN { if (x >= 100) printf "%.0f", x; else if (x >= 10) printf "%.1f", x; else if (x >= 1) printf "%.2f", x; else printf "%.3f", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b }'; }
