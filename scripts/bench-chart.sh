@@ -63,6 +63,7 @@ read -r ymin ymax < <(awk -F '\t' '{ for (i = 2; i <= 5; i++) if ($i != "-" && $
 title=${SLP_CHART_TITLE:-"libslp beside Go and Boost.Fiber: time per operation, median of $rounds round(s) (log scale, lower is better)"}
 width=$((320 + rows * 64))
 [ "$width" -ge 900 ] || width=900
+[ "$width" -ge $((${#title} * 9 + 80)) ] || width=$((${#title} * 9 + 80)) # room for the title
 # A series is drawn only when it has a value somewhere (no empty Go column while developing).
 cols=()
 plot=
