@@ -16,12 +16,10 @@
  *   yield           two tasklets each call slp_schedule() N times; ns_per_switch = elapsed / 2N
  *   spawn_batch     N tasklets, 1000 at a time: create 1000 (slp_tasklet_new, a function that
  *                   only returns), slp_run until all have ended, release the 1000 handles;
- *                   ns_per_tasklet = elapsed / N. The thread's stack pool is set to 1000
- *                   (slp_set_stack_pool_size), as a host spawning in batches would, so that
- *                   every batch after the first reuses the stacks (guard pages kept) instead of
- *                   mapping 1000 new ones; the peers reuse stacks too (Go's stack cache, a
- *                   Boost pooled_fixedsize_stack). With the default pool of 64, 936 of each
- *                   batch's stacks are mmap'd and unmapped again (a few us each).
+ *                   ns_per_tasklet = elapsed / N. libslp's defaults: the thread's stack pool
+ *                   keeps the recent peak of live stacks (guard pages kept), so every batch
+ *                   after the first reuses the stacks instead of mapping new ones; the peers
+ *                   reuse stacks too (Go's stack cache, a Boost pooled_fixedsize_stack).
  *   spawn_one       create one tasklet, slp_run it to its end, release it; N times; ns_per_tasklet
  *   pingpong        tasklet A sends i on `ping` and receives it back on `pong`, tasklet B the
  *                   other way round (two rendezvous channels, default preference); N round
@@ -247,7 +245,6 @@ static int32_t noop_body(void *arg)
 static void w_spawn_batch(void)
 {
     static slp_tasklet *batch[BATCH];
-    CHECK(slp_set_stack_pool_size(BATCH));
     slp_counters c0 = counters();
     int64_t t0 = now_ns();
     for (long left = g_n; left > 0;) {

@@ -69,7 +69,7 @@ rt="$sysroot/lib/rustlib/$triple/lib/librustc-${toolchain%%-*}_rt.asan.a"
 
 echo "asan.sh: building libslp with -Zsanitizer=address -Cdebug-assertions=on ($(rustc "+$toolchain" --version))"
 # --target keeps build.rs (cbindgen) uninstrumented.
-RUSTFLAGS="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer -Cdebug-assertions=on" \
+RUSTFLAGS="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer --cfg slp_no_block_cache -Cdebug-assertions=on" \
     cargo "+$toolchain" build --release --quiet --features sanitizer --target "$triple" \
     --target-dir "$out/cargo" --manifest-path "$root/Cargo.toml" || exit 1
 lib="$out/cargo/$triple/release"

@@ -29,7 +29,7 @@ rt="$sysroot/lib/rustlib/$triple/lib/librustc-${toolchain%%-*}_rt.tsan.a"
 
 echo "tsan.sh: building libslp with -Zsanitizer=thread ($(rustc "+$toolchain" --version))"
 # --target keeps build.rs (cbindgen) uninstrumented.
-RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
+RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer --cfg slp_no_block_cache" \
     cargo "+$toolchain" build --release --quiet --target "$triple" --target-dir "$out/cargo" \
     --manifest-path "$root/Cargo.toml" || exit 1
 lib="$out/cargo/$triple/release"

@@ -4,7 +4,10 @@
 //! and copied, and frees it with `Box::from_raw`, whose layout it matches — and taking a
 //! reference on a count that may already have reached zero.
 
-use std::alloc::{alloc, Layout};
+use std::alloc::{alloc, dealloc, Layout};
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// An uninitialised heap block for one `T`, or None when memory is exhausted.
@@ -33,4 +36,79 @@ pub(crate) fn retain_if_live(refs: &AtomicUsize) -> bool {
         }
     }
     false
+}
+
+/// A thread's cache of freed blocks for one type (tasklets): a game that spawns a wave of a
+/// thousand tasklets every frame reuses their blocks instead of going through malloc and free
+/// a thousand times each (about a fifth of a batch spawn's time with glibc). Owned by a
+/// scheduler, used only on its thread; holds at most `CAP` blocks, returned to the allocator
+/// when the scheduler goes.
+///
+/// A cached block is marked inaccessible for valgrind (a use after free is still reported),
+/// and the cache is off in sanitizer builds (`--cfg slp_no_block_cache`: ASan then sees every
+/// free, TSan every reuse as the allocator's).
+pub(crate) struct BlockCache<T> {
+    head: Cell<*mut FreeBlock>,
+    len: Cell<usize>,
+    _t: PhantomData<T>,
+}
+
+struct FreeBlock {
+    next: *mut FreeBlock,
+}
+
+impl<T> BlockCache<T> {
+    const CAP: usize = 1024;
+    const ENABLED: bool = !cfg!(slp_no_block_cache)
+        && std::mem::size_of::<T>() >= std::mem::size_of::<FreeBlock>()
+        && std::mem::align_of::<T>() >= std::mem::align_of::<FreeBlock>();
+
+    pub(crate) const fn new() -> BlockCache<T> {
+        BlockCache { head: Cell::new(ptr::null_mut()), len: Cell::new(0), _t: PhantomData }
+    }
+
+    /// A cached uninitialised block, or None when the cache is empty.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<*mut T> {
+        let b = self.head.get();
+        if b.is_null() {
+            return None;
+        }
+        // SAFETY: blocks in the list are ours, each at least a FreeBlock in size and
+        // alignment (ENABLED), made readable again for valgrind before the read.
+        unsafe {
+            crate::arch::valgrind_mem_defined(b as usize, std::mem::size_of::<FreeBlock>());
+            self.head.set((*b).next);
+            crate::arch::valgrind_mem_undefined(b as usize, std::mem::size_of::<T>());
+        }
+        self.len.set(self.len.get() - 1);
+        Some(b as *mut T)
+    }
+
+    /// Keeps the block of a dropped `T` (its fields already dropped) for reuse, or gives it
+    /// back to the allocator when the cache is full.
+    ///
+    /// # Safety
+    /// `p` came from `alloc_uninit::<T>()` (or this cache) and nothing refers to it any more.
+    #[inline]
+    pub(crate) unsafe fn put(&self, p: *mut T) {
+        if !Self::ENABLED || self.len.get() >= Self::CAP {
+            dealloc(p as *mut u8, Layout::new::<T>());
+            return;
+        }
+        let b = p as *mut FreeBlock;
+        (*b).next = self.head.get();
+        crate::arch::valgrind_mem_noaccess(b as usize, std::mem::size_of::<T>());
+        self.head.set(b);
+        self.len.set(self.len.get() + 1);
+    }
+}
+
+impl<T> Drop for BlockCache<T> {
+    fn drop(&mut self) {
+        while let Some(p) = self.take() {
+            // SAFETY: a cached block from alloc_uninit::<T>(), referred to by nothing.
+            unsafe { dealloc(p as *mut u8, Layout::new::<T>()) };
+        }
+    }
 }

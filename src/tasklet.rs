@@ -250,7 +250,11 @@ impl Tasklet {
     ) -> Option<*mut Tasklet> {
         // Written straight into the heap block (a Box::new of this struct would build it on
         // the stack first and copy it), and fallible: out of memory is SLP_E_NOMEM.
-        let p = crate::mem::alloc_uninit::<Tasklet>()?;
+        let cached = crate::sched::sched_opt().and_then(|s| s.tasklet_blocks.take());
+        let p = match cached {
+            Some(p) => p,
+            None => crate::mem::alloc_uninit::<Tasklet>()?,
+        };
         // SAFETY: `p` is a fresh allocation of the right layout; `write` initialises it whole.
         unsafe {
             p.write(Tasklet {
@@ -559,5 +563,10 @@ pub(crate) unsafe fn free(t: *mut Tasklet) {
     if let Some(c) = (*(*t).coro.get()).take() {
         std::mem::forget(c);
     }
-    drop(Box::from_raw(t));
+    ptr::drop_in_place(t);
+    // The block goes to the freeing thread's cache (any thread's blocks are alike).
+    match crate::sched::sched_opt() {
+        Some(s) => s.tasklet_blocks.put(t),
+        None => std::alloc::dealloc(t as *mut u8, std::alloc::Layout::new::<Tasklet>()),
+    }
 }

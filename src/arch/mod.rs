@@ -5,7 +5,10 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_64::{current_context, set_tls_sched, tls_sched};
+pub(crate) use x86_64::{
+    current_context, set_tls_sched, tls_sched, valgrind_mem_defined, valgrind_mem_noaccess,
+    valgrind_mem_undefined,
+};
 
 /// Other architectures record no context: `slp_tasklet_debug_context` then reports
 /// `SLP_E_STATE` (no saved context).
@@ -31,3 +34,14 @@ pub(crate) fn tls_sched() -> *mut u8 {
 pub(crate) fn set_tls_sched(v: *mut u8) {
     let _ = SCHED.try_with(|c| c.set(v));
 }
+
+/// Valgrind client requests are issued on x86-64 only.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn valgrind_mem_noaccess(_addr: usize, _len: usize) {}
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn valgrind_mem_undefined(_addr: usize, _len: usize) {}
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn valgrind_mem_defined(_addr: usize, _len: usize) {}

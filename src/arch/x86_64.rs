@@ -74,3 +74,44 @@ pub(crate) fn set_tls_sched(v: *mut u8) {
         );
     }
 }
+
+/// A valgrind client request (the documented magic instruction sequence, which does nothing
+/// outside valgrind: the result is then `default`).
+#[inline(always)]
+fn valgrind_request(default: usize, args: &[usize; 6]) -> usize {
+    let r: usize;
+    // SAFETY: the four rotations of rdi add up to 128 bits (rdi unchanged) and xchg rbx, rbx
+    // changes nothing; under valgrind the sequence reads `args` and writes rdx.
+    unsafe {
+        std::arch::asm!(
+            "rol rdi, 3",
+            "rol rdi, 13",
+            "rol rdi, 61",
+            "rol rdi, 51",
+            "xchg rbx, rbx",
+            inout("rdx") default => r,
+            inout("rdi") 0usize => _,
+            in("rax") args.as_ptr(),
+            options(nostack, preserves_flags)
+        );
+    }
+    r
+}
+
+/// Marks `len` bytes at `addr` inaccessible for valgrind's memcheck (no-op otherwise).
+#[inline(always)]
+pub(crate) fn valgrind_mem_noaccess(addr: usize, len: usize) {
+    valgrind_request(0, &[0x4D43_0000, addr, len, 0, 0, 0]);
+}
+
+/// Marks `len` bytes at `addr` writable but undefined for memcheck (no-op otherwise).
+#[inline(always)]
+pub(crate) fn valgrind_mem_undefined(addr: usize, len: usize) {
+    valgrind_request(0, &[0x4D43_0001, addr, len, 0, 0, 0]);
+}
+
+/// Marks `len` bytes at `addr` defined for memcheck (no-op otherwise).
+#[inline(always)]
+pub(crate) fn valgrind_mem_defined(addr: usize, len: usize) {
+    valgrind_request(0, &[0x4D43_0002, addr, len, 0, 0, 0]);
+}

@@ -35,6 +35,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use crate::mem::BlockCache;
 use crate::stack::{self, StackPool};
 use crate::status::*;
 use crate::tasklet::{State, Tasklet};
@@ -89,6 +90,8 @@ pub struct Scheduler {
     /// Registered with slp_thread_register.
     registered: Cell<bool>,
     pub pool: RefCell<StackPool>,
+    /// Freed tasklet blocks for reuse (see mem::BlockCache).
+    pub(crate) tasklet_blocks: BlockCache<Tasklet>,
     /// Pending timers (sleeps and deadlines of timed waits), and how many (read on hot paths).
     pub(crate) timers: RefCell<crate::timer::Timers>,
     pub(crate) armed: Cell<usize>,
@@ -231,6 +234,7 @@ fn create_sched() -> Result<&'static Scheduler, Status> {
         tearing_down: Cell::new(false),
         registered: Cell::new(false),
         pool: RefCell::new(StackPool::default()),
+        tasklet_blocks: BlockCache::new(),
         timers: RefCell::new(crate::timer::Timers::default()),
         armed: Cell::new(0),
         clock: Cell::new(None),
