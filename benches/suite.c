@@ -41,7 +41,11 @@
  *                   ends). Every libslp stack (default 256 KiB, reserved, not committed) has a
  *                   guard page below it, so RSS counts the touched top of each stack plus the
  *                   tasklet object. ns_per_tasklet = (create + block + wake + end) / N (the RSS
- *                   read excluded); kib_rss_per_tasklet = (RSS all blocked - RSS before) / N
+ *                   read excluded); kib_rss_per_tasklet = (RSS all blocked - RSS before) / N;
+ *                   then, libslp only, the RSS left (per tasklet of the spike) once all ended
+ *                   (_after_end: the pool keeps the stacks for the next wave) and once the pool
+ *                   has decayed (_after_decay: the thread idles in slp_run_wait until no
+ *                   stack is pooled, about 3 s: pages given back after 1 s, unmapped after 2)
  *   sleep           1000 tasklets each sleep N times for random 0.1-5 ms (splitmix64, seeded per
  *                   sleeper, as benches/time.c) under slp_run_wait; lateness = actual - asked
  *                   (CLOCK_MONOTONIC); an early wake is an error; lateness_median_us,
@@ -549,8 +553,24 @@ static void w_many(void)
     expect_balance(g_many_ch, 0, "(at the end)");
     expect_all_ended(&c0, (uint64_t)g_n);
     slp_channel_release(g_many_ch);
+    /* After the spike: the stacks stay pooled (warm) for the next wave... */
+    long rss_end = vmrss_kib();
+    /* ...and go back when demand stays low: idle stacks give their pages back after one idle
+     * second and are unmapped after two, also while the thread sleeps in slp_run_wait. */
+    int64_t d0 = now_ns();
+    while (counters().stacks_pooled > 0) {
+        if (now_ns() - d0 > 10 * 1000000000LL)
+            fail("%llu stacks still pooled 10 s after the spike",
+                 (unsigned long long)counters().stacks_pooled);
+        slp_status st = slp_run_wait(100 * 1000000LL);
+        if (st != SLP_E_TIMEOUT)
+            fail("slp_run_wait: %s (%s)", slp_status_str(st), slp_last_error());
+    }
+    long rss_decayed = vmrss_kib();
     result("ns_per_tasklet", (double)((t_blocked - t0) + (t1 - t_wake)) / (double)g_n);
     result("kib_rss_per_tasklet", (double)(rss1 - rss0) / (double)g_n);
+    result("kib_rss_per_tasklet_after_end", (double)(rss_end - rss0) / (double)g_n);
+    result("kib_rss_per_tasklet_after_decay", (double)(rss_decayed - rss0) / (double)g_n);
 }
 
 /* ---- sleep ---------------------------------------------------------------------------------- */
