@@ -72,9 +72,10 @@ fi
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench-suite: --rounds must be a positive integer" >&2; exit 2; }
 
 # ---- the workloads -------------------------------------------------------------------------
-# name, threads (1: pinned to one CPU), full N, --quick N, metrics, baseline program's workload
-# (- for none); a metric ending in * is reported by libslp only. Full sizes: ring and many as the protocol says; the others sized so that the
-# slowest implementation takes a few seconds at most per run.
+# name, threads (1: pinned to one CPU), full N, --quick N, metrics (one ending in * is reported
+# by libslp only), baseline program's workload (- for none). Full sizes: ring and many as the
+# protocol says; the others sized so that the slowest implementation takes a few seconds at
+# most per run.
 workloads=(
     "yield          1 2000000  20000  ns_per_switch                          raw_switch"
     "spawn_batch    1 1000000  2000   ns_per_tasklet                         -"
