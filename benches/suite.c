@@ -65,6 +65,11 @@
  *   condvar         (pthread baseline) mutex + two condition variables + a turn flag, ping-pong
  *                   between two threads, N round trips; ns_per_round_trip
  *   mutex           (pthread baseline) as lock with a pthread_mutex; ns_per_acquire
+ *   idle            after a burst of 1000 tasklets, the thread sleeps in slp_run_wait for N ms
+ *                   with nothing to do; the CPU time it used in all that time
+ *                   (CLOCK_THREAD_CPUTIME_ID): the spin before parking, and the stack pool's
+ *                   two wake-ups that give the 1000 idle stacks back (after 1 s their pages,
+ *                   after 2 s the mappings), nothing else: us_cpu_in_wait
  *
  * Build and run through scripts/bench-suite.sh, or by hand:
  *   cc -O2 -I include benches/suite.c -L target/release -lslp -lpthread -o suite
@@ -859,6 +864,35 @@ static void w_condvar(void)
     result("ns_per_round_trip", (double)(t1 - t0) / (double)g_n);
 }
 
+/* ---- idle ----------------------------------------------------------------------------------- */
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        fail("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %s", strerror(errno));
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void w_idle(void)
+{
+    /* a burst first, so that the thread's stack pool holds idle stacks to give back while
+     * it sleeps (its only reason to wake at all) */
+    for (int i = 0; i < 1000; i++)
+        CHECK(slp_tasklet_new(noop_body, NULL, NULL));
+    CHECK(slp_run());
+    int64_t c0 = thread_cpu_ns();
+    int64_t t0 = now_ns();
+    slp_status st = slp_run_wait(g_n * 1000000LL);
+    int64_t t1 = now_ns();
+    int64_t c1 = thread_cpu_ns();
+    if (st != SLP_E_TIMEOUT)
+        fail("slp_run_wait: %s (%s)", slp_status_str(st), slp_last_error());
+    if (t1 - t0 < g_n * 1000000LL)
+        fail("slp_run_wait(%ld ms) returned after %lld ms", g_n, (long long)((t1 - t0) / 1000000));
+    result("us_cpu_in_wait", (double)(c1 - c0) / 1e3);
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static void w_xthread_parked(void) { w_xthread(false); }
@@ -883,6 +917,7 @@ static const struct {
     {"lock", w_lock},
     {"condvar", w_condvar},
     {"mutex", w_mutex},
+    {"idle", w_idle},
 };
 
 int main(int argc, char **argv)

@@ -90,6 +90,7 @@ workloads=(
     "select2        1 5000000  20000  ns_per_select,ns_per_receive           -"
     "signal         2 20000    500    ns_per_round_trip                      condvar"
     "lock           2 2000000  20000  ns_per_acquire                         mutex"
+    "idle           1 3000     300    us_cpu_in_wait*                        -"
 )
 impls=(libslp go boost_fiber baseline)
 declare -A impl_title=([libslp]=libslp [go]=Go [boost_fiber]=Boost.Fiber [baseline]=baseline)

@@ -87,41 +87,37 @@ const PIDFD_SELF: libc::c_int = -10001;
 /// Set once process_madvise was refused, so later carves go one madvise per stack.
 static NO_PROCESS_MADVISE: AtomicBool = AtomicBool::new(false);
 
-/// Applies `advice` to `len` bytes at `offset` in each of `n` slices of `stride` bytes from
-/// `base`, with process_madvise on the calling process (one syscall per 64 slices). Returns
-/// false if the kernel did not do all of it (then nothing is assumed done).
+/// Applies `advice` to `len` bytes at each of `starts`, with process_madvise on the calling
+/// process (one syscall per 64 ranges instead of one each). Returns false if the kernel did not
+/// do all of it (then the caller does it range by range; every advice used here may be
+/// repeated).
 ///
 /// # Safety
-/// The ranges lie in a mapping the caller owns and nothing else uses.
-unsafe fn advise_each(
-    base: usize,
-    stride: usize,
-    n: usize,
-    offset: usize,
-    len: usize,
-    advice: libc::c_int,
-) -> bool {
+/// The ranges lie in mappings the caller owns and nothing else uses.
+unsafe fn advise_all(starts: impl Iterator<Item = usize>, len: usize, advice: libc::c_int) -> bool {
     if NO_PROCESS_MADVISE.load(Ordering::Relaxed) {
         return false;
     }
-    let mut iov = [libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; MAX_CARVE];
-    let mut i = 0;
-    while i < n {
-        let k = (n - i).min(MAX_CARVE);
-        for (j, v) in iov[..k].iter_mut().enumerate() {
-            v.iov_base = (base + (i + j) * stride + offset) as *mut libc::c_void;
-            v.iov_len = len;
+    let call = |iov: &[libc::iovec]| {
+        let r = libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), iov.len(), advice, 0);
+        if r < 0 && advice == MADV_GUARD_INSTALL {
+            NO_PROCESS_MADVISE.store(true, Ordering::Relaxed); // not on this kernel
         }
-        let r = libc::syscall(libc::SYS_process_madvise, PIDFD_SELF, iov.as_ptr(), k, advice, 0);
-        if r != (k * len) as libc::c_long {
-            if r < 0 && advice == MADV_GUARD_INSTALL {
-                NO_PROCESS_MADVISE.store(true, Ordering::Relaxed);
+        r == (iov.len() * len) as libc::c_long
+    };
+    let mut iov = [libc::iovec { iov_base: ptr::null_mut(), iov_len: len }; MAX_CARVE];
+    let mut k = 0;
+    for a in starts {
+        iov[k].iov_base = a as *mut libc::c_void;
+        k += 1;
+        if k == MAX_CARVE {
+            if !call(&iov[..k]) {
+                return false;
             }
-            return false;
+            k = 0;
         }
-        i += k;
     }
-    true
+    k == 0 || call(&iov[..k])
 }
 
 /// One tasklet stack: `[guard page][usable bytes]`, growing down from `base`.
@@ -175,7 +171,7 @@ impl SlpStack {
             // Every guard page in one call where the kernel allows it, else one by one.
             let guarded = n > 1
                 && !NO_GUARD_MADVISE.load(Ordering::Relaxed)
-                && advise_each(mem as usize, one, n, 0, page, MADV_GUARD_INSTALL);
+                && advise_all((0..n).map(|i| mem as usize + i * one), page, MADV_GUARD_INSTALL);
             for i in 0..n {
                 let lo = (mem as usize + i * one) as *mut libc::c_void;
                 let guard = if guarded { Ok(()) } else { install_guard(lo, page) };
@@ -197,7 +193,8 @@ impl SlpStack {
             if guarded {
                 // Every tasklet writes its stack's top page first: fault them all in with one
                 // call rather than one page fault each (best effort; a failure costs nothing).
-                advise_each(mem as usize, one, stacks.len(), one - page, page, MADV_POPULATE_WRITE);
+                let tops = (0..stacks.len()).map(|i| mem as usize + (i + 1) * one - page);
+                advise_all(tops, page, MADV_POPULATE_WRITE);
             }
             Ok(stacks)
         }
@@ -206,11 +203,16 @@ impl SlpStack {
     /// Gives the stack's pages back to the kernel (it reads as zeroes afterwards). Only for
     /// an idle stack.
     pub fn release_pages(&self) {
-        let lo = self.guard_start() + (self.mmap_len - self.usable);
+        let lo = self.usable_start();
         // SAFETY: the usable part of a mapping we own, on which no coroutine runs (idle).
         unsafe {
             libc::madvise(lo as *mut libc::c_void, self.usable, libc::MADV_DONTNEED);
         }
+    }
+
+    /// Lowest address of the usable part (just above the guard page).
+    fn usable_start(&self) -> usize {
+        self.guard_start() + (self.mmap_len - self.usable)
     }
 
     /// Usable bytes (without the guard page).
@@ -414,8 +416,10 @@ impl StackPool {
             unmap_stacks(c.idle.drain(..unmap).collect());
             self.idle_total -= unmap;
             let newly_cold = untouched - unmap;
-            for s in &c.idle[..newly_cold] {
-                s.release_pages();
+            let cold = &c.idle[..newly_cold];
+            // SAFETY: idle stacks we own; nothing runs on them.
+            if !unsafe { advise_all(cold.iter().map(|s| s.usable_start()), c.usable, libc::MADV_DONTNEED) } {
+                cold.iter().for_each(SlpStack::release_pages);
             }
             c.cold = newly_cold;
             c.low = c.idle.len();
