@@ -60,27 +60,28 @@ fn case_disabled(c: &SelectCase) -> bool {
 /// # Safety
 /// `cases` is valid for `n` reads.
 pub unsafe fn validate(cases: *const SelectCase, n: usize) -> Result<(), Status> {
-    for i in 0..n {
-        let a = &*cases.add(i);
-        if a.op == SELECT_SIGNAL || a.channel.is_null() {
+    if n == 0 {
+        return Ok(()); // `cases` may be NULL
+    }
+    // One pass: a case is checked against the ones before it (n is small: a few cases).
+    let cases = std::slice::from_raw_parts(cases, n);
+    for (i, a) in cases.iter().enumerate() {
+        match a.op {
+            SELECT_SIGNAL => continue,
+            SELECT_SEND | SELECT_RECEIVE => {}
+            op => return Err(fail(E_INVALID, format_args!("slp_select: case {i} has unknown op {op}"))),
+        }
+        if a.channel.is_null() {
             continue;
         }
-        for j in 0..i {
-            let b = &*cases.add(j);
-            if b.op != SELECT_SIGNAL && b.op != a.op && ptr::eq(b.channel, a.channel) {
-                return Err(fail(
-                    E_INVALID,
-                    format_args!(
-                        "slp_select: cases {j} and {i} send on and receive from the same channel"
-                    ),
-                ));
-            }
-        }
-    }
-    for i in 0..n {
-        match (*cases.add(i)).op {
-            SELECT_SEND | SELECT_RECEIVE | SELECT_SIGNAL => {}
-            op => return Err(fail(E_INVALID, format_args!("slp_select: case {i} has unknown op {op}"))),
+        let clash = cases[..i]
+            .iter()
+            .position(|b| b.op != SELECT_SIGNAL && b.op != a.op && ptr::eq(b.channel, a.channel));
+        if let Some(j) = clash {
+            return Err(fail(
+                E_INVALID,
+                format_args!("slp_select: cases {j} and {i} send on and receive from the same channel"),
+            ));
         }
     }
     Ok(())
