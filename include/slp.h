@@ -568,7 +568,7 @@ slp_status slp_channel_send_timeout(struct slp_channel *ch, void *value, int64_t
 /**
  * Like slp_channel_receive, with a deadline (see slp_channel_send_timeout): < 0 waits
  * without limit, 0 polls (SLP_E_TIMEOUT when nothing is there to receive, nothing changed),
- * > 0 blocks at most that long; on expiry the caller has left the channel and `*out` is not
+ * more than 0 blocks at most that long; on expiry the caller has left the channel and `*out` is not
  * written. Returns as slp_channel_receive, plus SLP_E_TIMEOUT.
  *
  * # Safety

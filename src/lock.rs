@@ -83,7 +83,7 @@ unsafe fn wake(here: Option<&Scheduler>, t: *mut Tasklet) {
 /// Gives the lock to the first acquirer (claimed under the mutex; woken by the caller), or
 /// frees it. Returns the tasklet to wake.
 unsafe fn hand_off(st: &mut LockState, here: Option<&Scheduler>) -> *mut Tasklet {
-    while let Some(t) = st.acquirers.pop_front() {
+    if let Some(t) = st.acquirers.pop_front() {
         // A plain transition: a queued tasklet's state changes only under this mutex.
         (*t).transition(BLOCKED, State::Runnable);
         st.owner = t;

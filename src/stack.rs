@@ -318,17 +318,12 @@ struct SizeClass {
 ///
 /// On a miss, `carve` stacks are mapped at once (one `mmap`, each stack with its own guard
 /// page), so a burst of creations pays one `mmap` per 64 stacks.
+#[derive(Default)]
 pub struct StackPool {
     classes: Vec<SizeClass>,
     idle_total: usize,
     events: u32,
     period_start: Option<Instant>,
-}
-
-impl Default for StackPool {
-    fn default() -> StackPool {
-        StackPool { classes: Vec::new(), idle_total: 0, events: 0, period_start: None }
-    }
 }
 
 impl Drop for StackPool {

@@ -114,9 +114,10 @@ pub(crate) use ffi_boundary;
 macro_rules! ffi_status {
     ($name:literal, $body:block) => {
         $crate::ffi::boundary::run($name, || {
-            $crate::ffi::boundary::flatten((|| -> Result<$crate::status::Status, $crate::status::Status> {
-                $body
-            })())
+            // The inner closure gives the body's `?` its scope.
+            #[allow(clippy::redundant_closure_call)]
+            let r = (|| -> Result<$crate::status::Status, $crate::status::Status> { $body })();
+            $crate::ffi::boundary::flatten(r)
         })
     };
 }

@@ -225,7 +225,6 @@ impl Scheduler {
             // The caller is paused now: the runtime's reference goes (an unreferenced paused
             // tasklet is killed, pending, as in schedule_remove).
             self.pause(me);
-        } else {
         }
         self.switch_away()
     }
