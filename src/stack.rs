@@ -390,7 +390,11 @@ impl StackPool {
 
     /// When the pool next has memory to give back, for a thread about to sleep: None when
     /// nothing idle is left to decay (then the thread may sleep without limit).
-    pub fn next_decay(&mut self, now: Instant) -> Option<Instant> {
+    pub fn next_decay(&mut self, now: impl FnOnce() -> Instant) -> Option<Instant> {
+        if self.idle_total == 0 {
+            return None; // nothing to give back: no clock read
+        }
+        let now = now();
         self.decay(now);
         let pending = self.classes.iter().any(|c| !c.idle.is_empty());
         pending.then(|| self.period_start.unwrap_or(now) + DECAY_PERIOD)
@@ -485,6 +489,49 @@ mod tests {
         let s3 = pool.take(128 * 1024).unwrap();
         assert_ne!(s3.base(), base);
         assert_eq!(s3.usable(), 128 * 1024);
+    }
+
+    #[test]
+    fn pool_decays_untouched_stacks() {
+        let mut pool = StackPool::default();
+        let size = MIN_STACK_SIZE;
+        let taken: Vec<_> = (0..10).map(|_| pool.take(size).unwrap()).collect();
+        taken.into_iter().for_each(|s| pool.give(s));
+        let n = pool.len();
+        assert!(n >= 10, "every stack came back: {n}");
+        let t0 = Instant::now();
+        let sec = |k: u64| t0 + Duration::from_millis(1100 * k);
+        pool.decay(t0); // the period begins
+        pool.decay(sec(1)); // the class was created during that period: nothing is cold yet
+        assert_eq!((pool.len(), pool.cold()), (n, 0));
+        pool.decay(sec(2)); // untouched for a whole period: pages given back
+        assert_eq!((pool.len(), pool.cold()), (n, n));
+        // One stack used again: it is warm, the others stay cold...
+        let s = pool.take(size).unwrap();
+        // SAFETY: a stack we own, its pages given back: they read as zero and are writable.
+        unsafe { std::ptr::write_volatile((s.base().get() - 8) as *mut u64, 1) };
+        pool.give(s);
+        assert_eq!(pool.cold(), n - 1);
+        // ...and after another idle period the cold ones are unmapped, the warm one kept.
+        pool.decay(sec(3));
+        assert_eq!((pool.len(), pool.cold()), (1, 0));
+        pool.decay(sec(4)); // now untouched for a period: given back
+        assert_eq!((pool.len(), pool.cold()), (1, 1));
+        pool.decay(sec(5));
+        assert_eq!(pool.len(), 0);
+        assert_eq!(pool.next_decay(|| unreachable!("an empty pool reads no clock")), None);
+    }
+
+    #[test]
+    fn pool_cap_and_trim() {
+        set_pool_limit(3);
+        let mut pool = StackPool::default();
+        let taken: Vec<_> = (0..8).map(|_| pool.take(MIN_STACK_SIZE).unwrap()).collect();
+        taken.into_iter().for_each(|s| pool.give(s));
+        assert_eq!(pool.len(), 3);
+        set_pool_limit(DEFAULT_POOL_SIZE);
+        assert_eq!(pool.trim_all(), 3);
+        assert!(pool.is_empty());
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Scheduler {
             (a, b) => a.or(b),
         };
         // The stack pool gives memory back while the thread sleeps (see StackPool).
-        let mut chore = || self.pool.borrow_mut().next_decay(std::time::Instant::now());
+        let mut chore = || self.pool.borrow_mut().next_decay(std::time::Instant::now);
         match self.shared.wait_for_work(deadline, self.run.waiting(), &mut chore) {
             Woke::Mail => None,
             Woke::WakeupRequest => Some(OK),
