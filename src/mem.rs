@@ -5,9 +5,7 @@
 //! reference on a count that may already have reached zero.
 
 use std::alloc::{alloc, dealloc, Layout};
-use std::cell::Cell;
-use std::marker::PhantomData;
-use std::ptr;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// An uninitialised heap block for one `T`, or None when memory is exhausted.
@@ -44,69 +42,54 @@ pub(crate) fn retain_if_live(refs: &AtomicUsize) -> bool {
 /// scheduler, used only on its thread; holds at most `CAP` blocks, returned to the allocator
 /// when the scheduler goes.
 ///
-/// A cached block is marked inaccessible for valgrind (a use after free is still reported),
-/// and the cache is off in sanitizer builds (`--cfg slp_no_block_cache`: ASan then sees every
-/// free, TSan every reuse as the allocator's).
+/// A cached block is marked inaccessible for valgrind (a use after free is still reported);
+/// the list of blocks is a separate vector, so that valgrind's leak check, which does not
+/// look inside inaccessible memory, still finds every cached block. The cache is off in
+/// sanitizer builds (`--cfg slp_no_block_cache`: ASan then sees every free, TSan every reuse
+/// as the allocator's).
 pub(crate) struct BlockCache<T> {
-    head: Cell<*mut FreeBlock>,
-    len: Cell<usize>,
-    _t: PhantomData<T>,
-}
-
-struct FreeBlock {
-    next: *mut FreeBlock,
+    blocks: RefCell<Vec<*mut T>>,
 }
 
 impl<T> BlockCache<T> {
     const CAP: usize = 1024;
-    const ENABLED: bool = !cfg!(slp_no_block_cache)
-        && std::mem::size_of::<T>() >= std::mem::size_of::<FreeBlock>()
-        && std::mem::align_of::<T>() >= std::mem::align_of::<FreeBlock>();
+    const ENABLED: bool = !cfg!(slp_no_block_cache);
 
     pub(crate) const fn new() -> BlockCache<T> {
-        BlockCache { head: Cell::new(ptr::null_mut()), len: Cell::new(0), _t: PhantomData }
+        BlockCache { blocks: RefCell::new(Vec::new()) }
     }
 
     /// A cached uninitialised block, or None when the cache is empty.
     #[inline]
     pub(crate) fn take(&self) -> Option<*mut T> {
-        let b = self.head.get();
-        if b.is_null() {
-            return None;
-        }
-        // SAFETY: blocks in the list are ours, each at least a FreeBlock in size and
-        // alignment (ENABLED), made readable again for valgrind before the read.
-        unsafe {
-            crate::arch::valgrind_mem_defined(b as usize, std::mem::size_of::<FreeBlock>());
-            self.head.set((*b).next);
-            crate::arch::valgrind_mem_undefined(b as usize, std::mem::size_of::<T>());
-        }
-        self.len.set(self.len.get() - 1);
-        Some(b as *mut T)
+        let p = self.blocks.borrow_mut().pop()?;
+        crate::arch::valgrind_mem_undefined(p as usize, std::mem::size_of::<T>());
+        Some(p)
     }
 
     /// Keeps the block of a dropped `T` (its fields already dropped) for reuse, or gives it
-    /// back to the allocator when the cache is full.
+    /// back to the allocator when the cache is full (or cannot grow).
     ///
     /// # Safety
     /// `p` came from `alloc_uninit::<T>()` (or this cache) and nothing refers to it any more.
     #[inline]
     pub(crate) unsafe fn put(&self, p: *mut T) {
-        if !Self::ENABLED || self.len.get() >= Self::CAP {
+        let mut blocks = self.blocks.borrow_mut();
+        if !Self::ENABLED
+            || blocks.len() >= Self::CAP
+            || (blocks.capacity() == 0 && blocks.try_reserve_exact(Self::CAP).is_err())
+        {
             dealloc(p as *mut u8, Layout::new::<T>());
             return;
         }
-        let b = p as *mut FreeBlock;
-        (*b).next = self.head.get();
-        crate::arch::valgrind_mem_noaccess(b as usize, std::mem::size_of::<T>());
-        self.head.set(b);
-        self.len.set(self.len.get() + 1);
+        crate::arch::valgrind_mem_noaccess(p as usize, std::mem::size_of::<T>());
+        blocks.push(p);
     }
 }
 
 impl<T> Drop for BlockCache<T> {
     fn drop(&mut self) {
-        while let Some(p) = self.take() {
+        for p in self.blocks.get_mut().drain(..) {
             // SAFETY: a cached block from alloc_uninit::<T>(), referred to by nothing.
             unsafe { dealloc(p as *mut u8, Layout::new::<T>()) };
         }

@@ -6,8 +6,7 @@
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86_64::{
-    current_context, set_tls_sched, tls_sched, valgrind_mem_defined, valgrind_mem_noaccess,
-    valgrind_mem_undefined,
+    current_context, set_tls_sched, tls_sched, valgrind_mem_noaccess, valgrind_mem_undefined,
 };
 
 /// Other architectures record no context: `slp_tasklet_debug_context` then reports
@@ -42,6 +41,3 @@ pub(crate) fn valgrind_mem_noaccess(_addr: usize, _len: usize) {}
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 pub(crate) fn valgrind_mem_undefined(_addr: usize, _len: usize) {}
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-pub(crate) fn valgrind_mem_defined(_addr: usize, _len: usize) {}

@@ -109,9 +109,3 @@ pub(crate) fn valgrind_mem_noaccess(addr: usize, len: usize) {
 pub(crate) fn valgrind_mem_undefined(addr: usize, len: usize) {
     valgrind_request(0, &[0x4D43_0001, addr, len, 0, 0, 0]);
 }
-
-/// Marks `len` bytes at `addr` defined for memcheck (no-op otherwise).
-#[inline(always)]
-pub(crate) fn valgrind_mem_defined(addr: usize, len: usize) {
-    valgrind_request(0, &[0x4D43_0002, addr, len, 0, 0, 0]);
-}
