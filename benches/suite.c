@@ -68,7 +68,7 @@
  *   idle            after a burst of 1000 tasklets, the thread sleeps in slp_run_wait for N ms
  *                   with nothing to do; the CPU time it used in all that time
  *                   (CLOCK_THREAD_CPUTIME_ID): the spin before parking, and the stack pool's
- *                   two wake-ups that give the 1000 idle stacks back (after 1 s their pages,
+ *                   wake-ups that give the 1000 idle stacks back (after 1 s their pages,
  *                   after 2 s the mappings), nothing else: us_cpu_in_wait
  *
  * Build and run through scripts/bench-suite.sh, or by hand:

@@ -477,8 +477,12 @@ mod tests {
         assert_eq!(normalize_size(MIN_STACK_SIZE + 1), Some(MIN_STACK_SIZE + p));
     }
 
+    /// The tests that depend on the process-wide pool limit run one at a time.
+    static LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn pool_reuses_stacks() {
+        let _l = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
         let mut pool = StackPool::default();
         let s = pool.take(64 * 1024).unwrap();
         let base = s.base();
@@ -493,6 +497,7 @@ mod tests {
 
     #[test]
     fn pool_decays_untouched_stacks() {
+        let _l = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
         let mut pool = StackPool::default();
         let size = MIN_STACK_SIZE;
         let taken: Vec<_> = (0..10).map(|_| pool.take(size).unwrap()).collect();
@@ -524,6 +529,7 @@ mod tests {
 
     #[test]
     fn pool_cap_and_trim() {
+        let _l = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
         set_pool_limit(3);
         let mut pool = StackPool::default();
         let taken: Vec<_> = (0..8).map(|_| pool.take(MIN_STACK_SIZE).unwrap()).collect();

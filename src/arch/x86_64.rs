@@ -80,8 +80,9 @@ pub(crate) fn set_tls_sched(v: *mut u8) {
 #[inline(always)]
 fn valgrind_request(default: usize, args: &[usize; 6]) -> usize {
     let r: usize;
-    // SAFETY: the four rotations of rdi add up to 128 bits (rdi unchanged) and xchg rbx, rbx
-    // changes nothing; under valgrind the sequence reads `args` and writes rdx.
+    // SAFETY: the four rotations of rdi add up to 128 bits (rdi unchanged; the flags do
+    // change) and xchg rbx, rbx changes nothing; under valgrind the sequence reads `args` and
+    // writes rdx.
     unsafe {
         std::arch::asm!(
             "rol rdi, 3",
@@ -92,7 +93,7 @@ fn valgrind_request(default: usize, args: &[usize; 6]) -> usize {
             inout("rdx") default => r,
             inout("rdi") 0usize => _,
             in("rax") args.as_ptr(),
-            options(nostack, preserves_flags)
+            options(nostack) // the rotations change CF and OF
         );
     }
     r

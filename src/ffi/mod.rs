@@ -93,13 +93,17 @@ pub extern "C" fn slp_default_stack_size() -> usize {
 /// frame costs no system call after the first frame). The pool follows demand down too: idle
 /// stacks no tasklet used for a whole second give their pages back to the kernel
 /// (`MADV_DONTNEED`: the mapping stays, reusing it costs a page fault), and those unused for
-/// two seconds are unmapped, also while the thread sleeps in libslp (checked without waking
-/// it more than twice). slp_stack_pool_trim unmaps them at once. When the pool has none, a
+/// two seconds are unmapped. The pool checks this whenever the thread calls into libslp (once
+/// per 64 stacks returned or runs started) and while it sleeps in libslp (waking it at most
+/// three times, then sleeping without limit). A thread that stops calling libslp after a
+/// burst keeps its pool until it does: call slp_stack_pool_trim there, which unmaps the
+/// idle stacks at once. When the pool has none, a
 /// creation maps stacks in batches that grow with demand (1, 2, 4 ... 64 per mmap, each with
 /// its own guard page; see slp_set_default_stack_size).
 ///
-/// A cap bounds the memory idle stacks can hold; pools above a new cap shrink as stacks are
-/// returned. 0 disables pooling (every tasklet maps and unmaps its stack). Returns SLP_OK
+/// A cap bounds the memory idle stacks can hold. The calling thread's pool is cut down to a
+/// new cap at once; other threads' pools stop growing past it and shrink as their stacks are
+/// taken or decay. 0 disables pooling (every tasklet maps and unmaps its stack). Returns SLP_OK
 /// (every value is accepted). Stackless/carbon have no equivalent (their tasklets share the
 /// C stack); Boost.Fiber's pooled_fixedsize_stack is the nearest.
 #[no_mangle]

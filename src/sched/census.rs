@@ -233,7 +233,9 @@ impl Shared {
         want_wakeup: bool,
         chore: &mut dyn FnMut() -> Option<Instant>,
     ) -> Woke {
-        let mut chore_at = chore();
+        // When the chore wants to run next; asked only once this thread is about to sleep
+        // (work already waiting is served first).
+        let mut chore_at: Option<Option<Instant>> = None;
         let timed = deadline.is_some();
         {
             let mut g = global();
@@ -271,21 +273,28 @@ impl Shared {
                 g.count_out(self, timed);
                 continue;
             }
+            let at = match chore_at {
+                Some(at) => at,
+                None => {
+                    chore_at = Some(MutexGuard::unlocked(&mut g, &mut *chore));
+                    continue; // the lock was released: check again before sleeping
+                }
+            };
             match deadline {
                 Some(d) => {
                     let _precise = PreciseTimers::new();
-                    let _ = self.cv.wait_until(&mut g, chore_at.map_or(d, |c| c.min(d)));
+                    let _ = self.cv.wait_until(&mut g, at.map_or(d, |c| c.min(d)));
                 }
-                None => match chore_at {
+                None => match at {
                     Some(c) => {
                         let _ = self.cv.wait_until(&mut g, c);
                     }
                     None => self.cv.wait(&mut g),
                 },
             }
-            if chore_at.is_some_and(|c| Instant::now() >= c) {
+            if at.is_some_and(|c| Instant::now() >= c) {
                 // Like a spurious wake-up: the loop re-checks everything after it.
-                chore_at = MutexGuard::unlocked(&mut g, &mut *chore);
+                chore_at = Some(MutexGuard::unlocked(&mut g, &mut *chore));
             }
         }
     }
