@@ -549,6 +549,78 @@ TEST(untimed_join_of_parent_whose_end_joins_children) {
     CHECK_CHILD("join(P, -1) from main; P's end joins K1, K2, x10", untimed_join_tree_body, NULL, 10);
 }
 
+/* A thread whose last acts are to wake main (its stopped signal going, or a send to main's
+ * blocked receive) and then to leave, racing with main going to sleep untimed: main must be
+ * woken, never told SLP_E_DEADLOCK. Each thread spins 0-40 us first, so that its end lands on
+ * every point of main's way to sleep.
+ *
+ * A stress test for a race that CI hit once (untimed_join_of_parent_whose_end_joins_children
+ * under ASan): main looked at its mail, then at the possible wakers; a thread that posted
+ * to main and left in between was seen gone while its post was not seen yet. The window is a
+ * few instructions wide, so this fails without the fix only when main is preempted right
+ * there: rarely, not on every run. */
+static slp_channel *g_last_ch;
+
+static void spin_us(int64_t us) {
+    int64_t end = now_ns() + us * 1000;
+    while (now_ns() < end) {
+    }
+}
+
+static int32_t spin_then_return(void *arg, slp_signal *please_stop) {
+    (void)please_stop;
+    spin_us((int64_t)(intptr_t)arg);
+    return 7;
+}
+
+static int32_t spin_then_send(void *arg, slp_signal *please_stop) {
+    (void)please_stop;
+    spin_us((int64_t)(intptr_t)arg);
+    return slp_channel_send(g_last_ch, IPTR(9)) == SLP_OK ? 7 : 1;
+}
+
+static void last_act_wakes_main_body(void *arg) {
+    (void)arg;
+    main_participates();
+    if (slp_channel_new(&g_last_ch) != SLP_OK) {
+        CHECK(!"slp_channel_new");
+        return;
+    }
+    int rounds = xt_slow() ? 100 : 1000, bad = 0;
+    for (int i = 0; i < 2 * rounds; i++) {
+        bool send = i % 2 == 1;
+        slp_thread *th = NULL;
+        intptr_t us = (i * 7) % 41;
+        if (slp_thread_new("last act", send ? spin_then_send : spin_then_return, (void *)us, &th) != SLP_OK) {
+            CHECK(!"slp_thread_new");
+            break;
+        }
+        slp_status st = SLP_OK;
+        if (send) {
+            void *v = NULL;
+            st = slp_channel_receive(g_last_ch, &v);
+            if (st == SLP_OK && v != IPTR(9)) st = SLP_E_STATE;
+        }
+        int32_t r = -999;
+        slp_status jst = slp_thread_join(th, -1, &r);
+        if (st != SLP_OK || jst != SLP_OK || r != 7) {
+            if (bad++ == 0)
+                printf("      round %d (%s): receive %d (%s), join %d (%s), result %d\n", i,
+                       send ? "send" : "return", (int)st, harness_status_name(st), (int)jst,
+                       harness_status_name(jst), (int)r);
+            if (jst != SLP_OK) CHECK_ST(slp_thread_join(th, xt_ms(5000) * 1000000LL, &r), SLP_OK);
+        }
+    }
+    slp_channel_release(g_last_ch);
+    CHECK_MSG(bad == 0, "%d of %d rounds failed (see above)", bad, 2 * rounds);
+    child_done();
+}
+
+TEST(a_threads_last_act_wakes_main_going_to_sleep) {
+    CHECK_CHILD("threads ending right after waking main (stopped signal, send), x2000",
+                last_act_wakes_main_body, NULL, 60);
+}
+
 /* ============================================================================================
  * A three-level tree R{B{C}, D}: stop(R) -> depth first, children before parents (C before B,
  * B and D before R, B's subtree contiguous); every parent's stopped goes after its children's.

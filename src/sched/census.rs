@@ -94,6 +94,14 @@ impl Global {
 
     /// Could a participant other than the caller (counted awake) still wake it — or a
     /// pending Till?
+    ///
+    /// A "no" must be followed by one more look at the caller's mail before it is called a
+    /// deadlock: a thread whose last act is to post to the caller while the caller is awake
+    /// (so the post does not count it in) and then to leave (a toolkit thread's stopped
+    /// signal going, then its external waker dropping) can be seen gone by a mail check made
+    /// before its post became visible. Its leaving is ordered after its post (the SeqCst
+    /// writes that end its waker and participation), so a look at the mail after seeing it
+    /// gone finds the post.
     fn others_could_wake(&self) -> bool {
         self.awake > 1
             || self.timed > 0
@@ -243,7 +251,7 @@ impl Shared {
                 return w;
             }
             if !timed && DETECT.load(Ordering::Relaxed) && !g.others_could_wake() {
-                return Woke::Deadlock;
+                return self.ready(deadline, want_wakeup).unwrap_or(Woke::Deadlock);
             }
             g.count_out(self, timed);
             // Mail posted between the check above and `count_out` found this thread still
@@ -268,7 +276,7 @@ impl Shared {
                 // Counted back in without mail: a participant left or a timed sleeper woke.
                 // Re-check for deadlock.
                 if !timed && DETECT.load(Ordering::Relaxed) && !g.others_could_wake() {
-                    return Woke::Deadlock;
+                    return self.ready(deadline, want_wakeup).unwrap_or(Woke::Deadlock);
                 }
                 g.count_out(self, timed);
                 continue;

@@ -320,7 +320,11 @@ impl Scheduler {
             // Nothing else on this thread can run and no main waits in slp_run to take control
             // back: only another participating thread could wake the caller.
             let main_waits = me != self.main && !self.queue.contains(self.main);
-            if (me == self.main || main_waits) && !self.shared.others_could_wake() {
+            // Mail is looked at again after the wakers (see census::Global::others_could_wake).
+            if (me == self.main || main_waits)
+                && !self.shared.others_could_wake()
+                && !self.shared.has_mail()
+            {
                 let what = if me == self.main {
                     "the main tasklet would block, no tasklet on this thread can run and no \
                      other participating thread could wake it"
