@@ -273,6 +273,7 @@ impl Scheduler {
             && (*me).next.get() == me
             && self.armed.get() == 0
             && !self.shared.others_could_wake()
+            && !self.shared.has_mail() // looked at after the wakers (see check_deadlock)
         {
             return fail(
                 E_DEADLOCK,
