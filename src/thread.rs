@@ -218,9 +218,12 @@ unsafe fn finish(t: *mut Thread, rc: i32) {
             (*t).name.to_string_lossy()
         ));
     }
-    unlink(t);
     CURRENT.with(|c| c.set(ptr::null_mut()));
+    // The stopped signal goes before the thread leaves its parent's list and the registry:
+    // a parent ending (it waits for a snapshot of its children) or slp_shutdown (a snapshot
+    // of the registry) that no longer finds it there must find its stopped gone already.
     signal::go((*t).stopped);
+    unlink(t);
     release_ref(t); // the running thread's
 }
 
