@@ -7,7 +7,8 @@
 //! Ownership: a `Thread` is reference counted internally. The handle returned to the creator
 //! holds one reference until `join` (success) or `release` consumes it; the running thread
 //! holds one until it ends; the process-wide registry holds one while the thread runs (for
-//! `slp_shutdown`); a parent holds one for each child still running.
+//! `slp_shutdown`); a parent holds one for each child still running, and each running child
+//! holds one on its parent (until it has left the parent's list).
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -131,6 +132,8 @@ pub unsafe fn spawn(name: &CStr, f: ThreadFn, arg: *mut c_void) -> Result<*mut T
     if parent.is_null() {
         roots().lock().push(t);
     } else {
+        // The child holds its parent until it has left the parent's list (see `finish`).
+        retain(parent);
         (*parent).children.lock().push(t);
     }
     registry().lock().push(t);
@@ -162,6 +165,7 @@ pub unsafe fn spawn(name: &CStr, f: ThreadFn, arg: *mut c_void) -> Result<*mut T
     if spawned.is_err() {
         // Undo: nothing runs.
         unlink(t);
+        release_parent(t);
         release_ref(t); // the running thread's
         release_ref(t); // the handle's
         return Err(fail(E_NOMEM, "slp_thread_new: the OS refused to start a thread"));
@@ -222,9 +226,19 @@ unsafe fn finish(t: *mut Thread, rc: i32) {
     // The stopped signal goes before the thread leaves its parent's list and the registry:
     // a parent ending (it waits for a snapshot of its children) or slp_shutdown (a snapshot
     // of the registry) that no longer finds it there must find its stopped gone already.
+    // The parent may end as soon as it went; the reference this thread holds on it keeps
+    // its list alive for the unlink.
     signal::go((*t).stopped);
     unlink(t);
+    release_parent(t);
     release_ref(t); // the running thread's
+}
+
+/// Drops the reference a thread holds on its parent (taken in `spawn`).
+unsafe fn release_parent(t: *mut Thread) {
+    if !(*t).parent.is_null() {
+        release_ref((*t).parent);
+    }
 }
 
 /// A snapshot of `t`'s running children, each retained (the caller releases them): the list
