@@ -14,6 +14,8 @@
  * children's is checked inside a then callback on the parent's stopped signal (the children's
  * stopped signals must already have gone there). Every wait is bounded; under valgrind or
  * SLP_TEST_SLOW=1 the waits are scaled (xt_ms). */
+#include <stdarg.h>
+
 #include "harness.h"
 #include "common.h"
 #include "thread_util.h"
@@ -280,6 +282,22 @@ static void node_free(struct node *n) {
     n->stopped_ref = NULL;
 }
 
+/* node_free for each of a NULL-terminated list of nodes. */
+static void nodes_free(struct node *n, ...) {
+    va_list ap;
+    va_start(ap, n);
+    for (; n != NULL; n = va_arg(ap, struct node *)) node_free(n);
+    va_end(ap);
+}
+
+/* Two children of `p` (tags '1' and '2') that wait for their please_stop. */
+static void node_add_two_waiters(struct node *p, struct node *k1, const char *n1, struct node *k2, const char *n2) {
+    node_init(k1, n1, '1', M_WAIT_STOP, 0);
+    node_init(k2, n2, '2', M_WAIT_STOP, 0);
+    node_add(p, k1);
+    node_add(p, k2);
+}
+
 /* The child's main thread participates (has a scheduler, SPEC §5.3), whatever the parent
  * did before the fork: a thread waiting for please_stop is then never alone in the census. */
 static void main_participates(void) { (void)slp_current(); }
@@ -316,10 +334,7 @@ static void s23_tree_body(void *arg) {
     main_participates();
     static struct node A, A1, A2;
     node_init(&A, "A", 'A', M_WAIT_STOP, 42);
-    node_init(&A1, "A1", '1', M_WAIT_STOP, 0);
-    node_init(&A2, "A2", '2', M_WAIT_STOP, 0);
-    node_add(&A, &A1);
-    node_add(&A, &A2);
+    node_add_two_waiters(&A, &A1, "A1", &A2, "A2");
     if (!spawn_node(&A)) {
         CHECK(!"spawn A");
         return;
@@ -351,9 +366,7 @@ static void s23_tree_body(void *arg) {
     CHECK_MSG(kids == 2, "when A's stopped went, %ld of its 2 children had stopped", kids);
     CHECK(slp_signal_is_go(A1.stopped_ref));
     CHECK(slp_signal_is_go(A2.stopped_ref));
-    node_free(&A);
-    node_free(&A1);
-    node_free(&A2);
+    nodes_free(&A, &A1, &A2, NULL);
     child_done();
 }
 
@@ -413,10 +426,7 @@ static void s23_till_body(void *arg) {
     CHECK_EQ_INT(r, 5);
     CHECK_EQ_INT(nmsg(), 0); /* no stragglers */
     if (nmsg()) msgs_print();
-    node_free(&A);
-    node_free(&A1);
-    node_free(&A2);
-    node_free(&B);
+    nodes_free(&A, &A1, &A2, &B, NULL);
     child_done();
 }
 
@@ -437,10 +447,7 @@ static void creator_outside_body(void *arg) {
     (void)slp_thread_unregister();
     static struct node A, A1, A2;
     node_init(&A, "A", 'A', M_WAIT_STOP, 42);
-    node_init(&A1, "A1", '1', M_WAIT_STOP, 0);
-    node_init(&A2, "A2", '2', M_WAIT_STOP, 0);
-    node_add(&A, &A1);
-    node_add(&A, &A2);
+    node_add_two_waiters(&A, &A1, "A1", &A2, "A2");
     if (!spawn_node(&A)) {
         CHECK(!"spawn A");
         return;
@@ -458,9 +465,7 @@ static void creator_outside_body(void *arg) {
     CHECK_NODE(&A, SLP_OK);
     CHECK_NODE(&A1, SLP_OK);
     CHECK_NODE(&A2, SLP_OK);
-    node_free(&A);
-    node_free(&A1);
-    node_free(&A2);
+    nodes_free(&A, &A1, &A2, NULL);
     child_done();
 }
 
@@ -514,10 +519,7 @@ static void untimed_join_tree_body(void *arg) {
         static struct node P, K1, K2;
         node_init(&P, "P", 'P', M_RETURN, 5);
         P.join_kids = 0;
-        node_init(&K1, "K1", '1', M_WAIT_STOP, 0);
-        node_init(&K2, "K2", '2', M_WAIT_STOP, 0);
-        node_add(&P, &K1);
-        node_add(&P, &K2);
+        node_add_two_waiters(&P, &K1, "K1", &K2, "K2");
         if (!spawn_node(&P)) {
             CHECK(!"spawn P");
             return;
@@ -537,9 +539,7 @@ static void untimed_join_tree_body(void *arg) {
         /* the children must have stopped in any case before we reuse the nodes */
         CHECK_ST(slp_signal_wait(K1.stopped_ref, xt_ms(5000) * 1000000LL), SLP_OK);
         CHECK_ST(slp_signal_wait(K2.stopped_ref, xt_ms(5000) * 1000000LL), SLP_OK);
-        node_free(&P);
-        node_free(&K1);
-        node_free(&K2);
+        nodes_free(&P, &K1, &K2, NULL);
     }
     CHECK_MSG(bad == 0, "%d of %d rounds failed (see above)", bad, rounds);
     child_done();
@@ -665,10 +665,7 @@ static void tree3_body(void *arg) {
     CHECK_EQ_INT(R.kids_stopped_then, 2);
     CHECK_EQ_INT(B.kids_stopped_then, 1);
     xt_unlock();
-    node_free(&R);
-    node_free(&B);
-    node_free(&C);
-    node_free(&D);
+    nodes_free(&R, &B, &C, &D, NULL);
     child_done();
 }
 
@@ -688,10 +685,7 @@ static void returns_body(void *arg) {
     static struct node P, K1, K2;
     node_init(&P, "P", 'P', M_RETURN, 5);
     P.join_kids = 0; /* release them: the thread's end must stop and join them */
-    node_init(&K1, "K1", '1', M_WAIT_STOP, 0);
-    node_init(&K2, "K2", '2', M_WAIT_STOP, 0);
-    node_add(&P, &K1);
-    node_add(&P, &K2);
+    node_add_two_waiters(&P, &K1, "K1", &K2, "K2");
     if (!spawn_node(&P)) {
         CHECK(!"spawn P");
         return;
@@ -713,9 +707,7 @@ static void returns_body(void *arg) {
     long kids = xt_get(&P.kids_stopped_then);
     CHECK_MSG(kids == 2, "when P's stopped went, %ld of its 2 children had stopped", kids);
     CHECK_EQ_INT(nmsg(), 0); /* released children with result 0: nothing logged */
-    node_free(&P);
-    node_free(&K1);
-    node_free(&K2);
+    nodes_free(&P, &K1, &K2, NULL);
     child_done();
 }
 
@@ -1202,10 +1194,7 @@ static void shutdown_order_body(void *arg) {
     if (nmsg()) msgs_print();
     /* a second shutdown with nothing left: SLP_OK at once */
     CHECK_ST(slp_shutdown(0), SLP_OK);
-    node_free(&T1);
-    node_free(&T2);
-    node_free(&T2a);
-    node_free(&T3);
+    nodes_free(&T1, &T2, &T2a, &T3, NULL);
     child_done();
 }
 
@@ -1249,8 +1238,7 @@ static void straggler_body(void *arg) {
     JOIN_NODE(&S);
     JOIN_NODE(&G);
     CHECK_NODE(&S, SLP_OK);
-    node_free(&G);
-    node_free(&S);
+    nodes_free(&G, &S, NULL);
     child_done();
 }
 
@@ -1281,9 +1269,7 @@ static void shutdown_unlimited_body(void *arg) {
     JOIN_NODE(&T1);
     JOIN_NODE(&T2);
     JOIN_NODE(&T3);
-    node_free(&T1);
-    node_free(&T2);
-    node_free(&T3);
+    nodes_free(&T1, &T2, &T3, NULL);
     child_done();
 }
 
